@@ -1,0 +1,50 @@
+# distkv: build, run, test. `make test` is what CI runs (.ci/run).
+GO          ?= go
+BIN         := $(CURDIR)/bin
+STATICCHECK := $(BIN)/staticcheck
+# Pinned: a new staticcheck release must not break the build on its own.
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME    ?= 5s
+PKGS        := ./...
+
+.PHONY: build run test lint vet fmt-check staticcheck race fuzz fuzz-short bench clean
+
+build:
+	$(GO) build -o $(BIN)/distkv ./cmd/distkv
+
+# A working single node on 127.0.0.1:27586 with the embedded defaults.
+run: build
+	$(BIN)/distkv server
+
+test: lint race fuzz-short
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+$(STATICCHECK):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) $(PKGS)
+
+race:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+# Every fuzz target briefly (make test), or longer: make fuzz FUZZTIME=2m
+fuzz-short:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+fuzz:
+	@scripts/fuzz.sh $(if $(filter 5s,$(FUZZTIME)),60s,$(FUZZTIME))
+
+bench:
+	$(GO) test -run=NONE -bench=. -benchmem $(PKGS)
+
+clean:
+	rm -rf $(BIN)

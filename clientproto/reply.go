@@ -1,0 +1,95 @@
+package clientproto
+
+import (
+	"github.com/distkv/distkv/node"
+)
+
+// Msg builds one outgoing msgpack map. Keys are written in the order added.
+type Msg struct {
+	n   int
+	buf []byte
+}
+
+// NewMsg starts a message with its seq.
+func NewMsg(seq uint64) *Msg {
+	m := &Msg{}
+	return m.Uint("seq", seq)
+}
+
+func (m *Msg) key(k string) { m.n++; m.buf = node.AppendString(m.buf, k) }
+
+func (m *Msg) Uint(k string, v uint64) *Msg    { m.key(k); m.buf = node.AppendUint(m.buf, v); return m }
+func (m *Msg) Int(k string, v int64) *Msg      { m.key(k); m.buf = node.AppendInt(m.buf, v); return m }
+func (m *Msg) Str(k, v string) *Msg            { m.key(k); m.buf = node.AppendString(m.buf, v); return m }
+func (m *Msg) Bool(k string, v bool) *Msg      { m.key(k); m.buf = node.AppendBool(m.buf, v); return m }
+func (m *Msg) Nil(k string) *Msg               { m.key(k); m.buf = node.AppendNil(m.buf); return m }
+func (m *Msg) Path(k string, p node.Path) *Msg { m.key(k); m.buf = node.AppendPath(m.buf, p); return m }
+
+// Raw adds a value that is already msgpack.
+func (m *Msg) Raw(k string, v []byte) *Msg { m.key(k); m.buf = append(m.buf, v...); return m }
+
+// Chain adds a chain in DistKV's nested form {node, tick, prev}; prev nil ends it. An empty
+// chain is nil.
+func (m *Msg) Chain(k string, c node.Chain) *Msg {
+	m.key(k)
+	m.buf = AppendChain(m.buf, c)
+	return m
+}
+
+// AppendChain appends c in DistKV's nested form.
+func AppendChain(b []byte, c node.Chain) []byte {
+	if len(c) == 0 {
+		return node.AppendNil(b)
+	}
+	b = node.AppendMapLen(b, 3)
+	b = node.AppendString(node.AppendString(b, "node"), c[0].Origin)
+	b = node.AppendUint(node.AppendString(b, "tick"), c[0].Tick)
+	b = node.AppendString(b, "prev")
+	return AppendChain(b, c[1:])
+}
+
+// Bytes returns the encoded map.
+func (m *Msg) Bytes() []byte {
+	return append(node.AppendMapLen(make([]byte, 0, len(m.buf)+5), m.n), m.buf...)
+}
+
+// Key adds a key whose value the caller appends next with the Append* methods.
+func (m *Msg) Key(k string) *Msg { m.key(k); return m }
+
+// Array appends an array header (after Key, or inside an array).
+func (m *Msg) Array(n int) *Msg { m.buf = node.AppendArrayLen(m.buf, n); return m }
+
+// Map appends a map header (after Key, or inside an array).
+func (m *Msg) Map(n int) *Msg { m.buf = node.AppendMapLen(m.buf, n); return m }
+
+// AppendUint, AppendStr and AppendRaw append values after Key, Array or Map.
+func (m *Msg) AppendUint(v uint64) *Msg { m.buf = node.AppendUint(m.buf, v); return m }
+func (m *Msg) AppendStr(v string) *Msg  { m.buf = node.AppendString(m.buf, v); return m }
+func (m *Msg) AppendRaw(v []byte) *Msg  { m.buf = append(m.buf, v...); return m }
+
+// PeekSeq finds the seq of a request that failed to parse, so its error can be routed; 0 if
+// there is none.
+func PeekSeq(b []byte) uint64 {
+	r := node.NewReader(b)
+	n, err := r.MapLen()
+	if err != nil {
+		return 0
+	}
+	for i := 0; i < n; i++ {
+		k, err := r.Raw()
+		if err != nil {
+			return 0
+		}
+		if len(k) == 4 && string(k[1:]) == "seq" {
+			v, err := r.Uint()
+			if err != nil {
+				return 0
+			}
+			return v
+		}
+		if _, err := r.Raw(); err != nil {
+			return 0
+		}
+	}
+	return 0
+}

@@ -1,0 +1,263 @@
+package clientproto
+
+import (
+	"fmt"
+
+	"github.com/distkv/distkv/node"
+)
+
+// Actions. The wire names are DistKV's; "multi" is distkv's own. Append only.
+const (
+	ActGetValue    = "get_value"
+	ActSetValue    = "set_value"
+	ActDeleteValue = "delete_value"
+	ActDeleteTree  = "delete_tree"
+	ActGetTree     = "get_tree"
+	ActEnum        = "enum"
+	ActEnumerate   = "enumerate" // DistKV's alias of enum
+	ActWatch       = "watch"
+	ActGetState    = "get_state"
+	ActGetTock     = "get_tock"
+	ActStop        = "stop"
+	ActMulti       = "multi"
+	ActSnapshot    = "snapshot" // distkv: write a snapshot now (server-local)
+)
+
+// Stream states.
+const (
+	StateStart    = "start"
+	StateEnd      = "end"
+	StateUptodate = "uptodate"
+	StateAck      = "ack"
+)
+
+// Op is one change of a multi request.
+type Op struct {
+	Path     node.Path
+	Value    []byte
+	HasValue bool
+	Delete   bool
+	HasChain bool
+	Chain    node.Link // zero: the entry must not exist
+	HasPrev  bool
+	Prev     []byte
+	Idem     bool
+}
+
+// Request is a client message. Fields the action does not use are ignored, as are unknown keys.
+type Request struct {
+	Seq       uint64
+	Action    string
+	State     string
+	Path      node.Path
+	HasPath   bool
+	Op        Op // value, chain, prev, idem of set_value / delete_value
+	NChain    int
+	HasNChain bool
+	MinDepth  int
+	MaxDepth  int
+	Empty     bool
+	Fetch     bool
+	WithData  bool
+	Task      uint64
+	Node      string
+	Tick      uint64
+	Ops       []Op
+	Qlen      int
+	// get_state flags
+	Flags map[string]bool
+}
+
+// ParseRequest decodes one client message (a msgpack map) from b, which must hold exactly it.
+// Values stay raw msgpack; nothing is decoded into interface{}.
+func ParseRequest(b []byte) (*Request, error) {
+	r := node.NewReader(b)
+	req := &Request{MaxDepth: -1}
+	if err := parseMap(r, func(key string) error { return req.field(r, key) }); err != nil {
+		return nil, err
+	}
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, r.Len())
+	}
+	return req, nil
+}
+
+// parseMap iterates a map with string keys, calling fn with the reader positioned at each value.
+func parseMap(r *node.Reader, fn func(key string) error) error {
+	n, err := r.MapLen()
+	if err != nil {
+		return fmt.Errorf("%w: request: %v", ErrMalformed, err)
+	}
+	for i := 0; i < n; i++ {
+		key, err := r.Str()
+		if err != nil {
+			return fmt.Errorf("%w: request key: %v", ErrMalformed, err)
+		}
+		if err := fn(key); err != nil {
+			return fmt.Errorf("%w: field %q: %v", ErrMalformed, key, err)
+		}
+	}
+	return nil
+}
+
+var stateFlags = map[string]bool{"nodes": true, "known": true, "superseded": true, "present": true,
+	"deleted": true, "missing": true, "remote_missing": true, "node_drop": true, "debug": true}
+
+func (q *Request) field(r *node.Reader, key string) error {
+	var err error
+	switch key {
+	case "seq":
+		q.Seq, err = r.Uint()
+	case "action":
+		q.Action, err = r.Str()
+	case "state":
+		if r.IsNil() {
+			return nil
+		}
+		q.State, err = r.Str()
+	case "path":
+		q.Path, err = r.Path()
+		q.HasPath = err == nil
+	case "nchain":
+		var v int64
+		v, err = r.Int()
+		q.NChain, q.HasNChain = int(v), true
+	case "min_depth":
+		err = intField(r, &q.MinDepth)
+	case "max_depth":
+		err = intField(r, &q.MaxDepth)
+	case "empty":
+		q.Empty, err = boolish(r)
+	case "fetch":
+		q.Fetch, err = boolish(r)
+	case "with_data":
+		q.WithData, err = boolish(r)
+	case "task":
+		q.Task, err = r.Uint()
+	case "node":
+		if r.IsNil() {
+			return nil
+		}
+		q.Node, err = r.Str()
+	case "tick":
+		if r.IsNil() {
+			return nil
+		}
+		q.Tick, err = r.Uint()
+	case "qlen":
+		err = intField(r, &q.Qlen)
+	case "ops":
+		var n int
+		if n, err = r.ArrayLen(); err != nil {
+			return err
+		}
+		q.Ops = make([]Op, n)
+		for i := range q.Ops {
+			op := &q.Ops[i]
+			if err = parseMap(r, func(k string) error {
+				if k == "path" {
+					var e error
+					op.Path, e = r.Path()
+					return e
+				}
+				if k == "delete" {
+					var e error
+					op.Delete, e = boolish(r)
+					return e
+				}
+				return op.field(r, k)
+			}); err != nil {
+				return err
+			}
+		}
+	case "value", "chain", "prev", "idem":
+		return q.Op.field(r, key)
+	default:
+		if stateFlags[key] {
+			if q.Flags == nil {
+				q.Flags = make(map[string]bool)
+			}
+			q.Flags[key], err = boolish(r)
+			return err
+		}
+		_, err = r.Raw() // unknown keys are ignored, as in DistKV
+	}
+	return err
+}
+
+func (op *Op) field(r *node.Reader, key string) error {
+	var err error
+	switch key {
+	case "value":
+		var v []byte
+		if v, err = r.Raw(); err == nil {
+			op.Value, op.HasValue = append([]byte(nil), v...), true
+		}
+	case "prev":
+		var v []byte
+		if v, err = r.Raw(); err == nil {
+			op.Prev, op.HasPrev = append([]byte(nil), v...), true
+		}
+	case "idem":
+		op.Idem, err = boolish(r)
+	case "chain":
+		op.HasChain = true
+		op.Chain, err = readChainHead(r)
+	default:
+		_, err = r.Raw()
+	}
+	return err
+}
+
+// readChainHead reads DistKV's nested chain {node, tick, prev} (or nil) and keeps its head;
+// conditions compare heads only.
+func readChainHead(r *node.Reader) (node.Link, error) {
+	var l node.Link
+	if r.IsNil() {
+		return l, nil
+	}
+	err := parseMap(r, func(k string) error {
+		var err error
+		switch k {
+		case "node":
+			if !r.IsNil() {
+				l.Origin, err = r.Str()
+			}
+		case "tick":
+			if !r.IsNil() {
+				l.Tick, err = r.Uint()
+			}
+		default:
+			_, err = r.Raw()
+		}
+		return err
+	})
+	return l, err
+}
+
+func intField(r *node.Reader, dst *int) error {
+	if r.IsNil() {
+		return nil
+	}
+	v, err := r.Int()
+	*dst = int(v)
+	return err
+}
+
+// boolish reads a bool, accepting nil as false and integers as Python truthiness.
+func boolish(r *node.Reader) (bool, error) {
+	if r.IsNil() {
+		return false, nil
+	}
+	e, err := r.Element()
+	if err != nil {
+		return false, err
+	}
+	switch e.Kind() {
+	case node.KindBool:
+		return e.BoolVal(), nil
+	case node.KindInt:
+		return e.UintVal() != 0, nil
+	}
+	return false, fmt.Errorf("want bool, got %s", e.Kind())
+}

@@ -1,0 +1,307 @@
+// Package wire holds the messages of the peer data plane (framed TCP between servers; see
+// gossip.WriteFrame) and their msgpack codec.
+package wire
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/distkv/distkv/node"
+)
+
+// Peer data-plane message types: the type byte of a frame. Part of the wire format between
+// servers. WARNING: ONLY APPEND TO THIS LIST.
+const (
+	MsgHello       byte = 1  // Hello: first frame of every connection
+	MsgPush        byte = 2  // Updates: new updates, one way
+	MsgPull        byte = 3  // Pull: "send me these ticks of this origin"
+	MsgPullReply   byte = 4  // PullReply
+	MsgVectorReq   byte = 5  // empty body
+	MsgVector      byte = 6  // Vector
+	MsgStateReq    byte = 7  // empty body: send me your whole state
+	MsgStateHeader byte = 8  // Vector: the known ticks etc. taken before the entries
+	MsgStateChunk  byte = 9  // Updates: entries, each the current version of one path
+	MsgStateEnd    byte = 10 // empty body
+	MsgRepair      byte = 11 // Repairs: pull these from those, one way
+	MsgPurge       byte = 12 // Watermark: purge tombstones below it, one way
+	MsgError       byte = 13 // Error text
+)
+
+// Hello opens a connection.
+type Hello struct {
+	Name   string
+	Origin string
+}
+
+// Pull asks for ticks of one origin.
+type Pull struct {
+	Origin string
+	Ticks  node.RangeSet
+}
+
+// PullReply answers a Pull: the current versions of the ticks the peer knows, and the ticks
+// it knows but that wrote nothing current any more.
+type PullReply struct {
+	Origin     string
+	Updates    []*node.Update
+	Superseded node.RangeSet
+}
+
+// Vector is a member's state summary, for the housekeeper and for state transfer headers.
+type Vector struct {
+	Name    string
+	Origin  string
+	Known   map[string]node.RangeSet
+	Highest map[string]uint64
+	Purge   map[string]uint64
+	Digest  [2]uint64
+	Tock    uint64
+	Ready   bool
+}
+
+// Repair tells a member to pull ticks of an origin from a peer.
+type Repair struct {
+	Origin string
+	Ticks  node.RangeSet
+	From   string // member name
+}
+
+func (h Hello) Append(b []byte) []byte {
+	b = node.AppendArrayLen(b, 2)
+	return node.AppendString(node.AppendString(b, h.Name), h.Origin)
+}
+
+func DecodeHello(b []byte) (h Hello, err error) {
+	r := node.NewReader(b)
+	if err = fields(r, 2); err == nil {
+		if h.Name, err = r.Str(); err == nil {
+			h.Origin, err = r.Str()
+		}
+	}
+	return h, err
+}
+
+// AppendUpdates encodes a batch of updates.
+func AppendUpdates(b []byte, us []*node.Update) []byte {
+	b = node.AppendArrayLen(b, len(us))
+	for _, u := range us {
+		b = u.AppendMsgpack(b)
+	}
+	return b
+}
+
+// DecodeUpdates decodes a batch of updates.
+func DecodeUpdates(b []byte) ([]*node.Update, error) {
+	r := node.NewReader(b)
+	us, err := readUpdates(r)
+	if err == nil && r.Len() != 0 {
+		err = fmt.Errorf("%w: trailing bytes", node.ErrWire)
+	}
+	return us, err
+}
+
+func readUpdates(r *node.Reader) ([]*node.Update, error) {
+	n, err := r.ArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	us := make([]*node.Update, 0, min(n, 1024))
+	for i := 0; i < n; i++ {
+		u, err := r.Update()
+		if err != nil {
+			return nil, err
+		}
+		us = append(us, u)
+	}
+	return us, nil
+}
+
+func (p Pull) Append(b []byte) []byte {
+	b = node.AppendString(node.AppendArrayLen(b, 2), p.Origin)
+	return p.Ticks.AppendMsgpack(b)
+}
+
+func DecodePull(b []byte) (p Pull, err error) {
+	r := node.NewReader(b)
+	if err = fields(r, 2); err == nil {
+		if p.Origin, err = r.Str(); err == nil {
+			p.Ticks, err = r.RangeSet()
+		}
+	}
+	return p, err
+}
+
+func (p PullReply) Append(b []byte) []byte {
+	b = node.AppendString(node.AppendArrayLen(b, 3), p.Origin)
+	b = AppendUpdates(b, p.Updates)
+	return p.Superseded.AppendMsgpack(b)
+}
+
+func DecodePullReply(b []byte) (p PullReply, err error) {
+	r := node.NewReader(b)
+	if err = fields(r, 3); err != nil {
+		return p, err
+	}
+	if p.Origin, err = r.Str(); err != nil {
+		return p, err
+	}
+	if p.Updates, err = readUpdates(r); err != nil {
+		return p, err
+	}
+	p.Superseded, err = r.RangeSet()
+	return p, err
+}
+
+func appendTicks(b []byte, m map[string]uint64) []byte {
+	keys := sortedKeys(m)
+	b = node.AppendMapLen(b, len(keys))
+	for _, k := range keys {
+		b = node.AppendUint(node.AppendString(b, k), m[k])
+	}
+	return b
+}
+
+func readTicks(r *node.Reader) (map[string]uint64, error) {
+	n, err := r.MapLen()
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]uint64, min(n, 1024))
+	for i := 0; i < n; i++ {
+		k, err := r.Str()
+		if err != nil {
+			return nil, err
+		}
+		if m[k], err = r.Uint(); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func (v Vector) Append(b []byte) []byte {
+	b = node.AppendArrayLen(b, 8)
+	b = node.AppendString(node.AppendString(b, v.Name), v.Origin)
+	keys := sortedKeys(v.Known)
+	b = node.AppendMapLen(b, len(keys))
+	for _, k := range keys {
+		b = v.Known[k].AppendMsgpack(node.AppendString(b, k))
+	}
+	b = appendTicks(b, v.Highest)
+	b = appendTicks(b, v.Purge)
+	b = node.AppendUint(node.AppendUint(node.AppendArrayLen(b, 2), v.Digest[0]), v.Digest[1])
+	b = node.AppendUint(b, v.Tock)
+	return node.AppendBool(b, v.Ready)
+}
+
+func DecodeVector(b []byte) (v Vector, err error) {
+	r := node.NewReader(b)
+	if err = fields(r, 8); err != nil {
+		return v, err
+	}
+	if v.Name, err = r.Str(); err != nil {
+		return v, err
+	}
+	if v.Origin, err = r.Str(); err != nil {
+		return v, err
+	}
+	n, err := r.MapLen()
+	if err != nil {
+		return v, err
+	}
+	v.Known = make(map[string]node.RangeSet, min(n, 1024))
+	for i := 0; i < n; i++ {
+		k, err := r.Str()
+		if err != nil {
+			return v, err
+		}
+		if v.Known[k], err = r.RangeSet(); err != nil {
+			return v, err
+		}
+	}
+	if v.Highest, err = readTicks(r); err != nil {
+		return v, err
+	}
+	if v.Purge, err = readTicks(r); err != nil {
+		return v, err
+	}
+	if err = fields(r, 2); err != nil {
+		return v, err
+	}
+	if v.Digest[0], err = r.Uint(); err != nil {
+		return v, err
+	}
+	if v.Digest[1], err = r.Uint(); err != nil {
+		return v, err
+	}
+	if v.Tock, err = r.Uint(); err != nil {
+		return v, err
+	}
+	v.Ready, err = r.Bool()
+	return v, err
+}
+
+// AppendRepairs encodes a list of repairs.
+func AppendRepairs(b []byte, rs []Repair) []byte {
+	b = node.AppendArrayLen(b, len(rs))
+	for _, x := range rs {
+		b = node.AppendString(node.AppendArrayLen(b, 3), x.Origin)
+		b = x.Ticks.AppendMsgpack(b)
+		b = node.AppendString(b, x.From)
+	}
+	return b
+}
+
+func DecodeRepairs(b []byte) ([]Repair, error) {
+	r := node.NewReader(b)
+	n, err := r.ArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Repair, 0, min(n, 1024))
+	for i := 0; i < n; i++ {
+		var x Repair
+		if err = fields(r, 3); err != nil {
+			return nil, err
+		}
+		if x.Origin, err = r.Str(); err != nil {
+			return nil, err
+		}
+		if x.Ticks, err = r.RangeSet(); err != nil {
+			return nil, err
+		}
+		if x.From, err = r.Str(); err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// AppendWatermark and DecodeWatermark carry a purge watermark.
+func AppendWatermark(b []byte, wm map[string]uint64) []byte { return appendTicks(b, wm) }
+
+func DecodeWatermark(b []byte) (map[string]uint64, error) { return readTicks(node.NewReader(b)) }
+
+// fields reads an array header that must have at least n items (later versions may add more
+// at the end; readers of this version ignore them by decoding only what they know, which is
+// why every message here ends with its last known field).
+func fields(r *node.Reader, n int) error {
+	m, err := r.ArrayLen()
+	if err != nil {
+		return err
+	}
+	if m < n {
+		return fmt.Errorf("%w: %d fields, want %d", node.ErrWire, m, n)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+)
+
+// Change is a client's request to write one path, with the conditions DistKV offers. The
+// conditions are checked here, at the origin, against the node's current state.
+type Change struct {
+	Path   Path
+	Value  []byte // raw msgpack; ignored when Delete
+	Delete bool
+
+	// IfChain, when HasIfChain, requires the entry's current version to be IfChain's head;
+	// a zero IfChain (no origin) requires that the entry has no value.
+	HasIfChain bool
+	IfChain    Link
+	// IfPrev, when HasIfPrev, requires the current value to equal IfPrev (msgpack-equal).
+	HasIfPrev bool
+	IfPrev    []byte
+	// Idem makes writing the value the entry already has a no-op: no tick, no event.
+	Idem bool
+}
+
+// Result reports what a Change did.
+type Result struct {
+	Changed bool
+	Prev    []byte // the value before, nil if there was none
+	HadPrev bool
+	Entry   Entry // the entry after the change
+}
+
+// ErrCondition is wrapped by every failed condition. ErrChain marks the chain conditions, as
+// DistKV's ClientChainError.
+var (
+	ErrCondition = errors.New("node: condition failed")
+	ErrChain     = fmt.Errorf("%w: chain", ErrCondition)
+	ErrRoot      = errors.New("node: the root cannot be written")
+)
+
+// CondError says which condition failed, in DistKV's words.
+type CondError struct {
+	Index int // which change of a multi write
+	Chain bool
+	Msg   string
+}
+
+func (e *CondError) Error() string { return e.Msg }
+
+func (e *CondError) Unwrap() error {
+	if e.Chain {
+		return ErrChain
+	}
+	return ErrCondition
+}
+
+// Write applies changes atomically as one update with one tick: either every condition holds
+// and every change is made, or none is. Changes that are no-ops (idem, or deleting what has
+// no value) take no op; if none is left, no tick is used.
+func (n *Node) Write(chs []Change) ([]Result, *Update, error) {
+	seen := make(map[string]bool, len(chs))
+	for i := range chs {
+		ch := &chs[i]
+		if len(ch.Path) == 0 {
+			return nil, nil, ErrRoot
+		}
+		if k := ch.Path.Key(); seen[k] {
+			return nil, nil, fmt.Errorf("node: path %s written twice in one update", ch.Path)
+		} else {
+			seen[k] = true
+		}
+		if err := n.check(i, ch); err != nil {
+			return nil, nil, err
+		}
+	}
+	res := make([]Result, len(chs))
+	u := &Update{Origin: n.self.name}
+	for i := range chs {
+		ch := &chs[i]
+		e := n.find(ch.Path)
+		if e != nil && e.live() {
+			res[i].Prev, res[i].HadPrev = e.value, true
+		}
+		if n.noop(e, ch) {
+			if e != nil && e.has {
+				res[i].Entry = e.view(ch.Path, n.cfg.ChainLen)
+			}
+			continue
+		}
+		op := Op{Path: ch.Path.Clone(), Delete: ch.Delete}
+		if !ch.Delete {
+			op.Value = ch.Value
+		}
+		if e != nil && e.has {
+			op.Chain = extend(e.head(), e.prev, n.cfg.ChainLen-1)
+		}
+		u.Ops = append(u.Ops, op)
+		res[i].Changed = true
+	}
+	if len(u.Ops) == 0 {
+		return res, nil, nil
+	}
+	n.clock++
+	u.Tick, u.Tock = n.self.highest+1, n.clock
+	n.stats.Local++
+	n.Apply(u)
+	n.eff.Send = append(n.eff.Send, u)
+	for i := range chs {
+		if res[i].Changed {
+			res[i].Entry = n.find(chs[i].Path).view(chs[i].Path, n.cfg.ChainLen)
+		}
+	}
+	return res, u, nil
+}
+
+func (n *Node) noop(e *entry, ch *Change) bool {
+	if ch.Delete {
+		return e == nil || !e.live()
+	}
+	return ch.Idem && e != nil && e.live() && ValuesEqual(e.value, ch.Value)
+}
+
+func (n *Node) check(i int, ch *Change) error {
+	e := n.find(ch.Path)
+	live := e != nil && e.live()
+	if ch.HasIfChain {
+		want := ch.IfChain
+		switch {
+		case want.Origin == "" && live:
+			return &CondError{i, true, "Entry already exists"}
+		case want.Origin != "" && !live:
+			return &CondError{i, true, "Entry is new"}
+		case want.Origin != "" && e.head() != want:
+			h := e.head()
+			return &CondError{i, true, fmt.Sprintf("Chain is %s:%d not %s:%d", h.Origin, h.Tick, want.Origin, want.Tick)}
+		}
+	}
+	if ch.HasIfPrev {
+		if !live {
+			return &CondError{i, false, "Data is missing, not as expected"}
+		}
+		if !ValuesEqual(e.value, ch.IfPrev) {
+			return &CondError{i, false, "Data is not as expected"}
+		}
+	}
+	return nil
+}
+
+// ValuesEqual compares two msgpack values by meaning: the same bytes, or the same value
+// encoded differently (5 as fixint or as int64).
+func ValuesEqual(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	ca, err1 := Canonical(a)
+	cb, err2 := Canonical(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ca, cb)
+}

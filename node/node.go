@@ -1,0 +1,419 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Config configures a Node.
+type Config struct {
+	// Origin names this incarnation's history ("name~gen"); every local update carries it.
+	Origin string
+	// ChainLen bounds the chains kept and sent: 8 covers a path written concurrently from up
+	// to 8 origins before the conflict detection gets blind. Default 8.
+	ChainLen int
+}
+
+// Stats counts what the node did; all counters only grow.
+type Stats struct {
+	Local      uint64 // updates originated here
+	Applied    uint64 // remote updates applied (new ticks)
+	Duplicates uint64 // remote updates ignored because their tick was known
+	Conflicts  uint64 // concurrent writes detected (a version replaced or refused without descent)
+	Purged     uint64 // tombstones purged
+}
+
+// Effects is what the caller must do after calling the node, in field order.
+type Effects struct {
+	// Log holds every update that became known, in apply order. Append them to the event
+	// log BEFORE sending Send and before acknowledging the client writes that made them.
+	Log []*Update
+	// Send holds the updates originated here, to push to peers once logged.
+	Send []*Update
+	// Events holds watch events in order. Route them without blocking.
+	Events []Event
+}
+
+type originState struct {
+	name    string
+	known   RangeSet
+	highest uint64
+	// current maps a tick to the entries whose current version it wrote (linked by entry.same).
+	current map[uint64]*entry
+}
+
+// Node is the replicated tree's state machine. It does no I/O, starts no goroutine and reads
+// no clock: the caller feeds it inputs and carries out the Effects. It is not safe for
+// concurrent use.
+type Node struct {
+	cfg     Config
+	self    *originState
+	clock   uint64 // Lamport clock: the highest tock seen or made
+	root    *entry
+	origins map[string]*originState
+	purgeWM map[string]uint64 // purge watermark heard of: tombstones at or below it may go
+	stats   Stats
+	eff     Effects
+	watches map[uint64]*watch
+	tombs   map[*entry]struct{} // tombstones, for purging without walking the tree
+	entries int                 // written entries in the tree (live or tombstone)
+	live    int
+}
+
+// New returns an empty node.
+func New(cfg Config) *Node {
+	if cfg.ChainLen <= 0 {
+		cfg.ChainLen = 8
+	}
+	n := &Node{
+		cfg:     cfg,
+		root:    &entry{},
+		origins: make(map[string]*originState),
+		purgeWM: make(map[string]uint64),
+		watches: make(map[uint64]*watch),
+		tombs:   make(map[*entry]struct{}),
+	}
+	n.self = n.originOf(cfg.Origin)
+	return n
+}
+
+// Origin returns this node's origin name.
+func (n *Node) Origin() string { return n.cfg.Origin }
+
+// Tick returns the last tick this origin used.
+func (n *Node) Tick() uint64 { return n.self.highest }
+
+// Tock returns the Lamport clock.
+func (n *Node) Tock() uint64 { return n.clock }
+
+// Stats returns the counters.
+func (n *Node) Stats() Stats { return n.stats }
+
+// Len returns the number of live entries.
+func (n *Node) Len() int { return n.live }
+
+// Ready hands over the accumulated effects and clears them.
+func (n *Node) Ready() Effects {
+	e := n.eff
+	n.eff = Effects{}
+	return e
+}
+
+// SeeTock raises the Lamport clock to t, as for every tock heard from a peer.
+func (n *Node) SeeTock(t uint64) {
+	if t > n.clock {
+		n.clock = t
+	}
+}
+
+func (n *Node) originOf(name string) *originState {
+	o := n.origins[name]
+	if o == nil {
+		o = &originState{name: name, current: make(map[uint64]*entry)}
+		n.origins[name] = o
+	}
+	return o
+}
+
+// SeeHead records that origin has used ticks up to tick (a head announcement, or a chain
+// link), so that the ones not known become missing.
+func (n *Node) SeeHead(origin string, tick uint64) {
+	if origin == "" {
+		return
+	}
+	o := n.originOf(origin)
+	if tick > o.highest {
+		o.highest = tick
+	}
+}
+
+// Lookup returns the entry at p.
+func (n *Node) Lookup(p Path) (Entry, bool) {
+	e := n.find(p)
+	if e == nil || !e.has {
+		return Entry{}, false
+	}
+	return e.view(p, n.cfg.ChainLen), true
+}
+
+func (n *Node) find(p Path) *entry {
+	e := n.root
+	for _, el := range p {
+		if e = e.child(el, false); e == nil {
+			return nil
+		}
+	}
+	return e
+}
+
+func (n *Node) findOrCreate(p Path) *entry {
+	e := n.root
+	for _, el := range p {
+		e = e.child(el, true)
+	}
+	return e
+}
+
+// set installs the version (o, tick, tock) of op at e and keeps digests, counters and the
+// per-origin index right. The caller has decided that it wins.
+func (n *Node) set(e *entry, p Path, o *originState, tick, tock uint64, op *Op) {
+	if e.has {
+		n.unindex(e)
+		if e.live() {
+			n.live--
+		}
+	} else {
+		n.entries++
+	}
+	e.has, e.deleted = true, op.Delete
+	e.value = op.Value
+	if op.Delete {
+		e.value = nil
+	}
+	e.origin, e.tick, e.tock = o, tick, tock
+	e.prev = op.Chain
+	e.same = o.current[tick]
+	o.current[tick] = e
+	if e.live() {
+		n.live++
+		delete(n.tombs, e)
+		e.setHash(entryHash(p, o.name, tick, tock, e.value))
+	} else {
+		n.tombs[e] = struct{}{}
+		e.setHash(digest{})
+	}
+	for _, l := range op.Chain {
+		n.SeeHead(l.Origin, l.Tick)
+	}
+	n.notify(e, p)
+}
+
+// unindex removes e from its current version's (origin, tick) list.
+func (n *Node) unindex(e *entry) {
+	o := e.origin
+	if o == nil {
+		return
+	}
+	first := o.current[e.tick]
+	if first == e {
+		if e.same == nil {
+			delete(o.current, e.tick)
+		} else {
+			o.current[e.tick] = e.same
+		}
+	} else {
+		for x := first; x != nil; x = x.same {
+			if x.same == e {
+				x.same = e.same
+				break
+			}
+		}
+	}
+	e.same = nil
+}
+
+// applyOp applies one op of update (o, tick, tock) by the conflict rule.
+func (n *Node) applyOp(o *originState, tick, tock uint64, op *Op) {
+	e := n.findOrCreate(op.Path)
+	if e.has {
+		switch c := cmpVersion(tock, o.name, e.tock, e.origin.name); {
+		case c == 0:
+			return // the same version
+		case c < 0:
+			// The incoming op loses. It is a conflict unless the current version has it in
+			// its history (then it is just late).
+			if !descends(extend(e.head(), e.prev, MaxChain), Link{o.name, tick}) {
+				n.stats.Conflicts++
+			}
+			if !e.has && len(e.children) == 0 {
+				e.prune()
+			}
+			return
+		}
+		if !descends(op.Chain, e.head()) {
+			n.stats.Conflicts++
+		}
+	}
+	n.set(e, op.Path, o, tick, tock, op)
+}
+
+// Apply applies an update received from a peer (or replayed from the log). It is idempotent:
+// an update whose tick is already known is ignored. Returns whether it was new.
+func (n *Node) Apply(u *Update) bool {
+	o := n.originOf(u.Origin)
+	if o.known.Contains(u.Tick) {
+		n.stats.Duplicates++
+		return false
+	}
+	n.SeeTock(u.Tock)
+	for i := range u.Ops {
+		n.applyOp(o, u.Tick, u.Tock, &u.Ops[i])
+	}
+	o.known.Add(u.Tick)
+	if u.Tick > o.highest {
+		o.highest = u.Tick
+	}
+	if o != n.self {
+		n.stats.Applied++
+	}
+	n.eff.Log = append(n.eff.Log, u)
+	return true
+}
+
+// Load applies the entries of a snapshot or a full-state transfer: each is a single-op update
+// holding an entry's current version. Unlike Apply it does not mark ticks known (a snapshot's
+// known ticks come with its header, see MarkKnown) and does not log.
+func (n *Node) Load(u *Update) {
+	o := n.originOf(u.Origin)
+	n.SeeTock(u.Tock)
+	if u.Tick > o.highest {
+		o.highest = u.Tick
+	}
+	for i := range u.Ops {
+		n.applyOp(o, u.Tick, u.Tock, &u.Ops[i])
+	}
+}
+
+// MarkKnown adds ticks to an origin's known set: ticks a peer reported as superseded, or the
+// known vector of a loaded snapshot. Only do this for ticks whose surviving effects the node
+// holds or will receive.
+func (n *Node) MarkKnown(origin string, rs RangeSet) {
+	if origin == "" || rs.Empty() {
+		return
+	}
+	o := n.originOf(origin)
+	o.known.AddSet(rs)
+	if m := rs.Max(); m > o.highest {
+		o.highest = m
+	}
+}
+
+// cmpVersion orders versions by (tock, origin).
+func cmpVersion(tockA uint64, originA string, tockB uint64, originB string) int {
+	switch {
+	case tockA < tockB:
+		return -1
+	case tockA > tockB:
+		return 1
+	case originA < originB:
+		return -1
+	case originA > originB:
+		return 1
+	}
+	return 0
+}
+
+// Known returns a copy of every origin's known ticks.
+func (n *Node) Known() map[string]RangeSet {
+	m := make(map[string]RangeSet, len(n.origins))
+	for name, o := range n.origins {
+		if !o.known.Empty() {
+			m[name] = o.known.Clone()
+		}
+	}
+	return m
+}
+
+// Highest returns every origin's highest tick heard of.
+func (n *Node) Highest() map[string]uint64 {
+	m := make(map[string]uint64, len(n.origins))
+	for name, o := range n.origins {
+		if o.highest > 0 {
+			m[name] = o.highest
+		}
+	}
+	return m
+}
+
+// Missing returns, per origin, the ticks up to the highest heard of that are not known.
+func (n *Node) Missing() map[string]RangeSet {
+	m := make(map[string]RangeSet)
+	for name, o := range n.origins {
+		if miss := Upto(o.highest).Minus(o.known); !miss.Empty() {
+			m[name] = miss
+		}
+	}
+	return m
+}
+
+// MissingOf returns one origin's missing ticks.
+func (n *Node) MissingOf(origin string) RangeSet {
+	o := n.origins[origin]
+	if o == nil {
+		return RangeSet{}
+	}
+	return Upto(o.highest).Minus(o.known)
+}
+
+// Digest returns the digest of the subtree at p (zero if there is none).
+func (n *Node) Digest(p Path) [2]uint64 {
+	if e := n.find(p); e != nil {
+		return e.sub
+	}
+	return [2]uint64{}
+}
+
+// Serve answers a peer's pull of an origin's ticks: for each tick known here, the update
+// holding the ops of it that are still current here (other ops lost to newer versions the
+// peer will get under their own ticks), or, when none is current (superseded, lost a conflict,
+// purged), the tick in superseded: the peer marks those known. Ticks not known here are in
+// neither. At most max updates are returned (0: no limit).
+func (n *Node) Serve(origin string, want RangeSet, max int) (ups []*Update, superseded RangeSet) {
+	o := n.origins[origin]
+	if o == nil {
+		return nil, RangeSet{}
+	}
+	have := want.Intersect(o.known)
+	for _, r := range have.Ranges() {
+		for t := r.Start; t < r.End; t++ {
+			first := o.current[t]
+			if first == nil {
+				superseded.Add(t)
+				continue
+			}
+			if max > 0 && len(ups) >= max {
+				return ups, superseded
+			}
+			u := &Update{Origin: origin, Tick: t, Tock: first.tock}
+			for e := first; e != nil; e = e.same {
+				u.Ops = append(u.Ops, e.op())
+			}
+			ups = append(ups, u)
+		}
+	}
+	return ups, superseded
+}
+
+// op returns e's current version as an op.
+func (e *entry) op() Op {
+	return Op{Path: e.path(), Value: e.value, Delete: e.deleted, Chain: e.prev}
+}
+
+// entryUpdate returns e's current version as a single-op update, as Load takes it.
+func (e *entry) entryUpdate() *Update {
+	return &Update{Origin: e.origin.name, Tick: e.tick, Tock: e.tock, Ops: []Op{e.op()}}
+}
+
+// Origins returns the names of all origins heard of, sorted.
+func (n *Node) Origins() []string {
+	s := make([]string, 0, len(n.origins))
+	for k := range n.origins {
+		s = append(s, k)
+	}
+	slices.Sort(s)
+	return s
+}
+
+func (n *Node) String() string {
+	return fmt.Sprintf("node %s tick %d tock %d entries %d", n.cfg.Origin, n.self.highest, n.clock, n.live)
+}
+
+// ByTick returns an entry whose current version was written by (origin, tick).
+func (n *Node) ByTick(origin string, tick uint64) (Entry, bool) {
+	o := n.origins[origin]
+	if o == nil || o.current[tick] == nil {
+		return Entry{}, false
+	}
+	e := o.current[tick]
+	return e.view(e.path(), n.cfg.ChainLen), true
+}

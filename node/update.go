@@ -1,0 +1,231 @@
+package node
+
+import "fmt"
+
+// Link names one version of an entry: the update (origin, tick) that wrote it.
+type Link struct {
+	Origin string
+	Tick   uint64
+}
+
+// Chain lists the versions before an op, newest first, at most one link per origin.
+type Chain []Link
+
+// Op is one change of an update: a value or a delete at a path. Chain is the chain of the
+// version it replaced at its origin, so receivers can tell whether writes were concurrent.
+type Op struct {
+	Path   Path
+	Value  []byte // raw msgpack; nil when Delete
+	Delete bool
+	Chain  Chain
+}
+
+// Update is one change made at an origin: its tick, its tock and its ops (several for an atomic
+// multi-path write, none for an update that only occupies its tick).
+type Update struct {
+	Origin string
+	Tick   uint64
+	Tock   uint64
+	Ops    []Op
+}
+
+func (u *Update) String() string {
+	return fmt.Sprintf("%s/%d@%d(%d ops)", u.Origin, u.Tick, u.Tock, len(u.Ops))
+}
+
+// Size estimates the encoded size of u in bytes.
+func (u *Update) Size() int {
+	n := 16 + len(u.Origin)
+	for _, op := range u.Ops {
+		n += 8 + len(op.Value) + 8*len(op.Path)
+		for _, l := range op.Chain {
+			n += 10 + len(l.Origin)
+		}
+		for _, e := range op.Path {
+			n += len(e.str)
+		}
+	}
+	return n
+}
+
+// Wire form (peer data plane, event log, snapshots); append-only: never reorder fields.
+//
+//	update = [origin str, tick uint, tock uint, [op...]]
+//	op     = [path ext3, delete bool, value raw|nil, [[origin, tick]...]]
+
+// AppendMsgpack appends the wire form of u.
+func (u *Update) AppendMsgpack(b []byte) []byte {
+	b = AppendArrayLen(b, 4)
+	b = AppendString(b, u.Origin)
+	b = AppendUint(b, u.Tick)
+	b = AppendUint(b, u.Tock)
+	b = AppendArrayLen(b, len(u.Ops))
+	for i := range u.Ops {
+		op := &u.Ops[i]
+		b = AppendArrayLen(b, 4)
+		b = AppendPath(b, op.Path)
+		b = AppendBool(b, op.Delete)
+		if op.Delete || op.Value == nil {
+			b = AppendNil(b)
+		} else {
+			b = append(b, op.Value...)
+		}
+		b = op.Chain.appendMsgpack(b)
+	}
+	return b
+}
+
+func (c Chain) appendMsgpack(b []byte) []byte {
+	b = AppendArrayLen(b, len(c))
+	for _, l := range c {
+		b = AppendUint(AppendString(AppendArrayLen(b, 2), l.Origin), l.Tick)
+	}
+	return b
+}
+
+// MaxChain bounds chains read from the wire.
+const MaxChain = 64
+
+// Update decodes one update in wire form. Values are copied out of the reader's buffer.
+func (r *Reader) Update() (*Update, error) {
+	n, err := r.ArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n < 4 {
+		return nil, wireErr("update of %d fields", n)
+	}
+	u := &Update{}
+	if u.Origin, err = r.Str(); err != nil {
+		return nil, err
+	}
+	if u.Origin == "" {
+		return nil, wireErr("update without origin")
+	}
+	if u.Tick, err = r.Uint(); err != nil {
+		return nil, err
+	}
+	if u.Tick == 0 || u.Tick > MaxTick {
+		return nil, wireErr("update with tick %d", u.Tick)
+	}
+	if u.Tock, err = r.Uint(); err != nil {
+		return nil, err
+	}
+	nops, err := r.ArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	u.Ops = make([]Op, nops)
+	for i := range u.Ops {
+		if err := r.op(&u.Ops[i]); err != nil {
+			return nil, err
+		}
+	}
+	for i := 4; i < n; i++ { // fields added by later versions
+		if _, err := r.Raw(); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+func (r *Reader) op(op *Op) error {
+	n, err := r.ArrayLen()
+	if err != nil {
+		return err
+	}
+	if n < 4 {
+		return wireErr("op of %d fields", n)
+	}
+	if op.Path, err = r.Path(); err != nil {
+		return err
+	}
+	if op.Delete, err = r.Bool(); err != nil {
+		return err
+	}
+	v, err := r.Raw()
+	if err != nil {
+		return err
+	}
+	if !op.Delete {
+		op.Value = append([]byte(nil), v...)
+	}
+	if op.Chain, err = r.Chain(); err != nil {
+		return err
+	}
+	for i := 4; i < n; i++ {
+		if _, err := r.Raw(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Chain decodes a chain in wire form.
+func (r *Reader) Chain() (Chain, error) {
+	n, err := r.ArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxChain {
+		return nil, wireErr("chain of %d links", n)
+	}
+	var c Chain
+	for i := 0; i < n; i++ {
+		m, err := r.ArrayLen()
+		if err != nil {
+			return nil, err
+		}
+		if m != 2 {
+			return nil, wireErr("chain link of %d items", m)
+		}
+		var l Link
+		if l.Origin, err = r.Str(); err != nil {
+			return nil, err
+		}
+		if l.Tick, err = r.Uint(); err != nil {
+			return nil, err
+		}
+		c = append(c, l)
+	}
+	return c, nil
+}
+
+// DecodeUpdate decodes one update that must fill b.
+func DecodeUpdate(b []byte) (*Update, error) {
+	r := NewReader(b)
+	u, err := r.Update()
+	if err == nil && r.Len() != 0 {
+		err = wireErr("%d trailing bytes after update", r.Len())
+	}
+	return u, err
+}
+
+// descends reports whether a version whose previous links are prev (plus its own head) has the
+// version l in its history.
+func descends(prev Chain, l Link) bool {
+	for _, p := range prev {
+		if p.Origin == l.Origin {
+			return p.Tick >= l.Tick
+		}
+	}
+	return false
+}
+
+// extend returns the chain of the version written by (origin, tick) over a version whose full
+// chain is head+prev: the new head first, the origin's older link dropped, at most max links.
+func extend(head Link, prev Chain, max int) Chain {
+	c := make(Chain, 0, min(len(prev)+1, max))
+	if head.Origin != "" {
+		c = append(c, head)
+	}
+	for _, l := range prev {
+		if len(c) >= max {
+			break
+		}
+		if l.Origin != head.Origin {
+			c = append(c, l)
+		}
+	}
+	return c
+}

@@ -1,0 +1,102 @@
+package node
+
+import "sort"
+
+// WalkOptions bound a walk of a subtree.
+type WalkOptions struct {
+	MinDepth int  // relative to the walked path
+	MaxDepth int  // < 0: unlimited
+	Empty    bool // also visit entries that hold no value (tombstones, inner nodes)
+	ChainLen int  // links per entry chain; 0: the node's default
+	// After, when set, resumes a walk: only entries after this absolute path (in canonical
+	// order) are visited.
+	After Path
+}
+
+// Walk visits the entries of the subtree at p in canonical order (an entry before its
+// children, children ordered by Compare) until fn returns false. It returns false if fn
+// stopped it. The Entry's Path is absolute and owned by fn.
+func (n *Node) Walk(p Path, o WalkOptions, fn func(Entry) bool) bool {
+	e := n.find(p)
+	if e == nil {
+		return true
+	}
+	if o.ChainLen <= 0 {
+		o.ChainLen = n.cfg.ChainLen
+	}
+	return n.walk(e, p.Clone(), 0, &o, fn)
+}
+
+func (n *Node) walk(e *entry, p Path, depth int, o *WalkOptions, fn func(Entry) bool) bool {
+	// The root is never visited as an entry: it cannot hold a value.
+	if depth >= o.MinDepth && len(p) > 0 && (e.live() || o.Empty) && (o.After == nil || ComparePaths(p, o.After) > 0) {
+		if !fn(e.view(p.Clone(), o.ChainLen)) {
+			return false
+		}
+	}
+	if o.MaxDepth >= 0 && depth >= o.MaxDepth {
+		return true
+	}
+	kids := e.sortedChildren()
+	start := 0
+	if o.After != nil && len(o.After) > len(p) && o.After[:len(p)].Equal(p) {
+		// Skip children wholly before the resume point.
+		a := o.After[len(p)]
+		start = sort.Search(len(kids), func(i int) bool { return Compare(kids[i], a) >= 0 })
+	}
+	for _, k := range kids[start:] {
+		c := e.children[k]
+		if c == nil {
+			continue
+		}
+		if !n.walk(c, append(p, k), depth+1, o, fn) {
+			return false
+		}
+	}
+	return true
+}
+
+// Children returns the names of the children of p in canonical order, with their entries
+// when withData.
+func (n *Node) Children(p Path) []Element {
+	e := n.find(p)
+	if e == nil {
+		return nil
+	}
+	var out []Element
+	for _, k := range e.sortedChildren() {
+		// Listed only if something live is at or below it: inner nodes kept alive by a watch,
+		// or holding only tombstones, are not children a client can see.
+		if c := e.children[k]; c != nil && c.sub != (digest{}) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Entries visits the current version of every written entry (live or tombstone), after the
+// absolute path after (nil: from the start), as single-op updates for Load, until fn returns
+// false or limit entries were visited. It returns the path to resume from, or nil when done.
+// Callers that must not hold the node for long walk it in chunks.
+func (n *Node) Entries(after Path, limit int, fn func(*Update)) Path {
+	var last Path
+	count := 0
+	o := WalkOptions{MaxDepth: -1, Empty: true, After: after}
+	done := n.walk(n.root, Path{}, 0, &o, func(v Entry) bool {
+		if count >= limit {
+			return false
+		}
+		e := n.find(v.Path)
+		if e == nil || !e.has {
+			return true
+		}
+		fn(e.entryUpdate())
+		count++
+		last = v.Path
+		return true
+	})
+	if done {
+		return nil
+	}
+	return last
+}

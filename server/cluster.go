@@ -1,0 +1,327 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/distkv/distkv/clientproto"
+	"github.com/distkv/distkv/gossip"
+	"github.com/distkv/distkv/gossip/wire"
+	"github.com/distkv/distkv/housekeeper"
+	"github.com/distkv/distkv/node"
+)
+
+// Member tags. Part of the protocol between servers.
+const (
+	tagPeer   = "peer"   // the peer data plane's address
+	tagClient = "client" // the client port
+	tagReady  = "ready"  // "1" once the node holds the network's state
+	tagOrigin = "origin" // the node's current origin (name~gen)
+)
+
+// cluster is the server's part in a network: serf, the peer data plane and the housekeeper.
+type cluster struct {
+	s        *Server
+	g        *gossip.Gossip
+	ln       net.Listener
+	peerAddr string
+
+	mu     sync.Mutex
+	peers  map[string]*peerStream // outbound push streams by member name
+	events []*node.Update         // local updates not yet announced over serf
+	ready  bool
+
+	puller   *puller
+	wm       housekeeper.Watermark
+	house    houseState
+	kick     chan struct{} // run a housekeeping round now
+	stop     chan struct{}
+	ctx      context.Context // ends at shutdown
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// startCluster starts serf and the peer listener, joins the network, catches up with it and
+// only then returns: the caller opens the client port afterwards.
+func (s *Server) startCluster(ctx context.Context) error {
+	cfg := s.cfg
+	c := &cluster{s: s, peers: map[string]*peerStream{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.puller = newPuller(c)
+	peerAddr := cfg.PeerAddr
+	if peerAddr == "" {
+		host, _, err := net.SplitHostPort(cfg.GossipAddr)
+		if err != nil {
+			return fmt.Errorf("server: --gossip-addr: %w", err)
+		}
+		peerAddr = net.JoinHostPort(host, "0")
+	}
+	ln, err := cfg.Network.Listen(peerAddr)
+	if err != nil {
+		return fmt.Errorf("server: peer port: %w", err)
+	}
+	c.ln, c.peerAddr = ln, advertised(ln.Addr().String(), peerAddr)
+	s.mu.Lock()
+	origin := s.node.Origin()
+	s.mu.Unlock()
+	g, err := gossip.New(gossip.Config{
+		Name:      cfg.Name,
+		BindAddr:  cfg.GossipAddr,
+		Transport: cfg.Transport,
+		Profile:   cfg.Profile,
+		Logger:    s.log,
+		Tags: map[string]string{tagPeer: c.peerAddr, tagClient: cfg.ClientAddr,
+			tagReady: "0", tagOrigin: origin},
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	c.g = g
+	s.cluster = c
+	c.wg.Add(4)
+	go func() { defer c.wg.Done(); c.acceptPeers() }()
+	go func() { defer c.wg.Done(); c.eventLoop() }()
+	go func() { defer c.wg.Done(); c.puller.run(c.stop) }()
+	go func() { defer c.wg.Done(); c.houseLoop() }()
+
+	if len(cfg.Join) > 0 {
+		c.join(ctx)
+	}
+	if err := c.catchUp(ctx); err != nil {
+		s.log.Warn("catching up with the network failed; serving what we have", "err", err)
+	}
+	c.mu.Lock()
+	c.ready = true
+	c.mu.Unlock()
+	if err := g.SetTags(c.tags("1")); err != nil {
+		s.log.Warn("setting the ready tag", "err", err)
+	}
+	return nil
+}
+
+// advertised replaces an unspecified listen host with the configured one.
+func advertised(bound, configured string) string {
+	h, p, err := net.SplitHostPort(bound)
+	if err != nil || (h != "" && h != "0.0.0.0" && h != "::") {
+		return bound
+	}
+	ch, _, _ := net.SplitHostPort(configured)
+	return net.JoinHostPort(ch, p)
+}
+
+func (c *cluster) tags(ready string) map[string]string {
+	c.s.mu.Lock()
+	origin := c.s.node.Origin()
+	c.s.mu.Unlock()
+	client := c.s.cfg.ClientAddr
+	if a := c.s.Addr(); a != nil {
+		client = a.String()
+	}
+	return map[string]string{tagPeer: c.peerAddr, tagClient: client, tagReady: ready, tagOrigin: origin}
+}
+
+// join contacts the --join addresses until one answers or JoinTimeout passes; after that
+// serf's reconnect loop and later joins find the others.
+func (c *cluster) join(ctx context.Context) {
+	deadline := time.Now().Add(c.s.cfg.JoinTimeout)
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		n, err := c.g.Join(c.s.cfg.Join)
+		if n > 0 {
+			c.s.log.Info("joined the network", "contacted", n)
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			c.s.log.Warn("could not reach any --join address; starting alone", "err", err)
+			go c.retryJoin()
+			return
+		}
+		time.Sleep(delay)
+	}
+}
+
+func (c *cluster) retryJoin() {
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(10 * time.Second):
+		}
+		if len(c.others(true)) > 0 {
+			return
+		}
+		if n, _ := c.g.Join(c.s.cfg.Join); n > 0 {
+			c.kickHouse()
+			return
+		}
+	}
+}
+
+// peerInfo is another member as the data plane needs it.
+type peerInfo struct {
+	Name, Peer, Origin string
+	Ready              bool
+}
+
+// others returns the alive members with a peer address, other than this node; readyOnly keeps
+// the ready ones.
+func (c *cluster) others(readyOnly bool) []peerInfo {
+	var out []peerInfo
+	for _, m := range c.g.Members() {
+		if m.Name == c.s.cfg.Name || m.Status != gossip.StatusAlive || m.Tags[tagPeer] == "" {
+			continue
+		}
+		p := peerInfo{Name: m.Name, Peer: m.Tags[tagPeer], Origin: m.Tags[tagOrigin], Ready: m.Tags[tagReady] == "1"}
+		if readyOnly && !p.Ready {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (c *cluster) peerByName(name string) (peerInfo, bool) {
+	for _, p := range c.others(false) {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return peerInfo{}, false
+}
+
+// ranking returns the housekeeping ranking of the alive ready members, this node included when
+// it is ready.
+func (c *cluster) ranking() []string {
+	var ms []housekeeper.Member
+	for _, m := range c.g.Members() {
+		ready := m.Tags[tagReady] == "1"
+		if m.Name == c.s.cfg.Name {
+			c.mu.Lock()
+			ready = c.ready
+			c.mu.Unlock()
+		}
+		ms = append(ms, housekeeper.Member{Name: m.Name, Alive: m.Status == gossip.StatusAlive, Ready: ready})
+	}
+	return housekeeper.Rank(ms)
+}
+
+// catchUp brings a starting node up to date with the network before it serves clients: a
+// fresh node (or one behind the purge watermark) takes a donor's full state; a restarted node
+// learns every origin's highest tick, its own included, and pulls what it lacks, so that it
+// never reuses a tick.
+func (c *cluster) catchUp(ctx context.Context) error {
+	peers := c.others(true)
+	if len(peers) == 0 {
+		return nil
+	}
+	rank := c.ranking()
+	donor := peers[0]
+	for _, name := range rank {
+		if p, ok := c.peerByName(name); ok && p.Ready {
+			donor = p
+			break
+		}
+	}
+	v, err := c.vector(ctx, donor)
+	if err != nil {
+		return err
+	}
+	c.s.mu.Lock()
+	fresh := c.s.node.Len() == 0 && len(c.s.node.Known()) == 0
+	behind := c.s.node.Behind(v.Purge)
+	c.s.mu.Unlock()
+	if fresh || behind {
+		if err := c.fetchState(ctx, donor); err != nil {
+			return fmt.Errorf("state transfer from %s: %w", donor.Name, err)
+		}
+		// Writes made meanwhile: learn the donor's heads again.
+		if v, err = c.vector(ctx, donor); err != nil {
+			return err
+		}
+	}
+	c.s.mu.Lock()
+	for o, t := range v.Highest {
+		c.s.node.SeeHead(o, t)
+	}
+	c.s.node.SeeTock(v.Tock)
+	missing := c.s.node.Missing()
+	c.s.mu.Unlock()
+	for o, ticks := range missing {
+		if err := c.pullFrom(ctx, donor, o, ticks); err != nil {
+			return err
+		}
+	}
+	c.s.mu.Lock()
+	own := c.s.node.MissingOf(c.s.node.Origin())
+	c.s.mu.Unlock()
+	if !own.Empty() {
+		return fmt.Errorf("own ticks %s are still missing; writes wait for the housekeeper", own)
+	}
+	return nil
+}
+
+func (c *cluster) kickHouse() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// shutdown leaves the network gracefully and stops every goroutine.
+func (c *cluster) shutdown(ctx context.Context) {
+	c.stopOnce.Do(func() {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := c.g.Leave(lctx); err != nil && !errors.Is(err, gossip.ErrClosed) {
+			c.s.log.Debug("leaving the network", "err", err)
+		}
+		cancel()
+		close(c.stop)
+		c.cancel()
+		c.ln.Close()
+		c.g.Shutdown()
+		c.mu.Lock()
+		for _, p := range c.peers {
+			p.close()
+		}
+		c.mu.Unlock()
+	})
+	c.wg.Wait()
+}
+
+// originMember returns the member name of an origin ("name~gen").
+func originMember(origin string) string {
+	if i := strings.LastIndexByte(origin, '~'); i > 0 {
+		return origin[:i]
+	}
+	return origin
+}
+
+// appendClusterState adds the cluster's view to a get_state reply.
+func (s *Server) appendClusterState(m *clientproto.Msg) {
+	c := s.cluster
+	if c == nil {
+		return
+	}
+	ms := c.g.Members()
+	m.Key("members").Array(len(ms))
+	for _, x := range ms {
+		sub := &clientproto.Msg{}
+		sub.Str("name", x.Name).Str("status", x.Status.String()).Bool("ready", x.Tags[tagReady] == "1").
+			Str("origin", x.Tags[tagOrigin]).Str("peer", x.Tags[tagPeer]).Str("client", x.Tags[tagClient])
+		m.AppendRaw(sub.Bytes())
+	}
+	rank := c.ranking()
+	hk := ""
+	if len(rank) > 0 {
+		hk = rank[0]
+	}
+	h := c.houseStatus()
+	m.Str("housekeeper", hk).Bool("converged", h.converged).Uint("house_rounds", h.rounds)
+	m.Key("purge").AppendRaw(wire.AppendWatermark(nil, s.node.PurgeWatermark()))
+}

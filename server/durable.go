@@ -1,0 +1,413 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/distkv/distkv/eventlog"
+	"github.com/distkv/distkv/node"
+	"github.com/distkv/distkv/snapshot"
+)
+
+// Data directory layout (see docs/formats.md):
+//
+//	DIR/LOCK       flock'd while a server runs, so two servers never share a directory
+//	DIR/origin     the current boot generation: the node's origin is NAME~GEN
+//	DIR/log/       event log segments (eventlog)
+//	DIR/snap/      snapshots (snapshot)
+const (
+	lockFile   = "LOCK"
+	originFile = "origin"
+	logDir     = "log"
+	snapDir    = "snap"
+	keepSnaps  = 2
+)
+
+// store is the server's durability: the event log and snapshots.
+type store struct {
+	s       *Server
+	dir     string
+	lock    *os.File
+	log     *eventlog.Log
+	policy  eventlog.SyncPolicy
+	snapMu  sync.Mutex // one snapshot at a time
+	appends int        // records logged since the last snapshot; under s.mu
+	want    chan struct{}
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	// unlogged holds this node's own updates whose log write failed (e.g. disk full): they
+	// are applied, so they must reach the log before new ticks are used, or a restart would
+	// leave a gap in the node's own history.
+	unlogged []*node.Update
+}
+
+// openStore locks the data directory, restores the newest snapshot plus the log after it, and
+// opens the log for appending. It runs before the server serves anything.
+func (s *Server) openStore() error {
+	dir := s.cfg.DataDir
+	policy, err := eventlog.ParseSyncPolicy(s.cfg.Fsync)
+	if err != nil {
+		return err
+	}
+	for _, d := range []string{dir, filepath.Join(dir, logDir), filepath.Join(dir, snapDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("server: data dir: %w", err)
+		}
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("server: data dir: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return fmt.Errorf("server: data dir %s is in use by another server: %w", dir, err)
+	}
+	st := &store{s: s, dir: dir, lock: lock, policy: policy, want: make(chan struct{}, 1), stop: make(chan struct{})}
+	if err := st.restore(); err != nil {
+		lock.Close()
+		return err
+	}
+	s.durable = st
+	s.store = st
+	s.onStateLoaded = st.requestSnapshot
+	st.wg.Add(1)
+	go func() { defer st.wg.Done(); st.snapshotLoop() }()
+	return nil
+}
+
+func (st *store) restore() error {
+	s := st.s
+	start := time.Now()
+	gen, haveGen, err := readGen(st.dir)
+	if err != nil {
+		return err
+	}
+	snapPath, hdr, skipped, err := snapshot.Newest(filepath.Join(st.dir, snapDir))
+	for _, e := range skipped {
+		s.log.Warn("skipping a damaged snapshot", "err", e)
+	}
+	haveSnap := err == nil
+	if err != nil && !errors.Is(err, snapshot.ErrNoSnapshot) {
+		return err
+	}
+	if !haveGen {
+		gen = uint64(time.Now().UnixMilli())
+	}
+	n := node.New(node.Config{Origin: OriginName(s.cfg.Name, gen)})
+	var from uint64
+	entries := 0
+	if haveSnap {
+		if entries, err = loadSnapshot(n, snapPath); err != nil {
+			return err
+		}
+		from = hdr.LogSegment
+	}
+	info, err := eventlog.Replay(filepath.Join(st.dir, logDir), from, func(rec []byte) error {
+		u, err := node.DecodeUpdate(rec)
+		if err != nil {
+			return fmt.Errorf("server: log record: %w", err)
+		}
+		n.Apply(u)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("server: replaying the event log: %w", err)
+	}
+	if info.TornTail {
+		s.log.Warn("event log had a torn tail; cut it", "segment", info.TornSegment, "offset", info.TornOffset)
+		if err := eventlog.TruncateTorn(filepath.Join(st.dir, logDir), info); err != nil {
+			return err
+		}
+	}
+	n.Ready() // replayed updates are already logged
+	// A crash under a lazy fsync policy may have lost updates that peers already received:
+	// reusing their ticks would give two different updates one identity. Start a new origin.
+	crashed := info.Records > 0 && !info.CleanClose
+	if !haveGen || (crashed && st.policy != eventlog.SyncAlways) {
+		newGen := max(uint64(time.Now().UnixMilli()), gen+1)
+		if haveGen {
+			s.log.Warn("unclean stop with fsync "+st.policy.String()+": starting a new origin", "old", OriginName(s.cfg.Name, gen), "new", OriginName(s.cfg.Name, newGen))
+		}
+		if err := writeGen(st.dir, newGen); err != nil {
+			return err
+		}
+		st.s.node = reorigin(n, OriginName(s.cfg.Name, newGen))
+	} else {
+		st.s.node = n
+	}
+	cfg := eventlog.DefaultConfig(filepath.Join(st.dir, logDir))
+	cfg.Sync, cfg.Logger = st.policy, s.log
+	if st.log, err = eventlog.Open(cfg); err != nil {
+		return err
+	}
+	s.log.Info("restored state", "origin", st.s.node.Origin(), "snapshot_entries", entries, "log_records", info.Records,
+		"entries", st.s.node.Len(), "tick", st.s.node.Tick(), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// reorigin returns n with a new origin for its future writes; its history is unchanged.
+func reorigin(n *node.Node, origin string) *node.Node {
+	fresh := node.New(node.Config{Origin: origin})
+	var after node.Path
+	for {
+		after = n.Entries(after, 1<<30, fresh.Load)
+		if after == nil {
+			break
+		}
+	}
+	for o, rs := range n.Known() {
+		fresh.MarkKnown(o, rs)
+	}
+	for o, t := range n.Highest() {
+		fresh.SeeHead(o, t)
+	}
+	fresh.SeeTock(n.Tock())
+	fresh.Purge(n.PurgeWatermark())
+	fresh.Ready()
+	return fresh
+}
+
+// loadSnapshot loads a snapshot file into n and returns how many entries it held.
+func loadSnapshot(n *node.Node, path string) (int, error) {
+	r, err := snapshot.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	h := r.Header()
+	count := 0
+	for {
+		u, err := r.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return count, fmt.Errorf("server: snapshot %s: %w", path, err)
+		}
+		n.Load(u)
+		count++
+	}
+	for o, rs := range h.Known {
+		n.MarkKnown(o, rs)
+	}
+	for o, t := range h.Highest {
+		n.SeeHead(o, t)
+	}
+	n.SeeTock(h.Tock)
+	n.Purge(h.Purge)
+	n.Ready()
+	return count, nil
+}
+
+func readGen(dir string) (uint64, bool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, originFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	g, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || g == 0 {
+		return 0, false, fmt.Errorf("server: %s: bad generation %q", filepath.Join(dir, originFile), b)
+	}
+	return g, true, nil
+}
+
+// writeGen replaces the generation file atomically.
+func writeGen(dir string, gen uint64) error {
+	tmp := filepath.Join(dir, originFile+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(f, "%d\n", gen); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	if err := os.Rename(tmp, filepath.Join(dir, originFile)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Append and Wait make store the server's Durable.
+func (st *store) Append(rec []byte) (uint64, error) {
+	st.appends++
+	if st.appends >= st.s.cfg.SnapshotEvery {
+		st.appends = 0
+		st.requestSnapshot()
+	}
+	return st.log.Append(rec)
+}
+
+func (st *store) Wait(ctx context.Context, seq uint64) error { return st.log.Wait(ctx, seq) }
+
+func (st *store) requestSnapshot() {
+	select {
+	case st.want <- struct{}{}:
+	default:
+	}
+}
+
+func (st *store) snapshotLoop() {
+	probe := time.NewTicker(time.Second)
+	defer probe.Stop()
+	for {
+		select {
+		case <-st.stop:
+			return
+		case <-probe.C:
+			st.recover()
+			continue
+		case <-st.want:
+		}
+		if _, err := st.snapshot(); err != nil {
+			st.s.log.Error("snapshot failed", "err", err)
+		}
+	}
+}
+
+// snapshot writes a snapshot from a consistent cut without stopping writes: the log rolls to a
+// new segment first, so every record not reflected in the header's known ticks is in a segment
+// the snapshot names for replay; the entries are then copied a chunk at a time under the lock.
+// Entries changed meanwhile are newer than the header says, which replay handles (apply is
+// idempotent and the conflict rule is a total order).
+func (st *store) snapshot() (string, error) {
+	st.snapMu.Lock()
+	defer st.snapMu.Unlock()
+	s := st.s
+	start := time.Now()
+	seg, err := st.log.Rotate()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(st.dir, snapDir)
+	seqs, err := snapshot.List(dir)
+	if err != nil {
+		return "", err
+	}
+	next := uint64(1)
+	if len(seqs) > 0 {
+		next = seqs[len(seqs)-1] + 1
+	}
+	s.mu.Lock()
+	n := s.node
+	h := snapshot.Header{Node: s.cfg.Name, Origin: n.Origin(), Created: time.Now().Unix(), Tock: n.Tock(),
+		Known: n.Known(), Highest: n.Highest(), Purge: n.PurgeWatermark(), LogSegment: seg, Entries: uint64(n.Len())}
+	s.mu.Unlock()
+	w, err := snapshot.Create(dir, snapshot.FileName(next), h)
+	if err != nil {
+		return "", err
+	}
+	defer w.Abort()
+	var after node.Path
+	for {
+		var batch []*node.Update
+		s.mu.Lock()
+		after = s.node.Entries(after, 4096, func(u *node.Update) { batch = append(batch, u) })
+		s.mu.Unlock()
+		for _, u := range batch {
+			if err := w.Add(u); err != nil {
+				return "", err
+			}
+		}
+		if after == nil {
+			break
+		}
+	}
+	if err := w.Commit(); err != nil {
+		return "", err
+	}
+	if err := snapshot.Prune(dir, keepSnaps); err != nil {
+		s.log.Warn("pruning snapshots", "err", err)
+	}
+	// Keep the log from the oldest snapshot kept, so falling back to it still replays.
+	if oldest, err := oldestLogSegment(dir); err == nil && oldest > 0 {
+		if err := st.log.RemoveBefore(oldest); err != nil {
+			s.log.Warn("removing old log segments", "err", err)
+		}
+	}
+	path := filepath.Join(dir, snapshot.FileName(next))
+	s.log.Info("snapshot written", "path", path, "entries", w.Count(), "took", time.Since(start).Round(time.Millisecond))
+	return path, nil
+}
+
+func oldestLogSegment(dir string) (uint64, error) {
+	seqs, err := snapshot.List(dir)
+	if err != nil || len(seqs) == 0 {
+		return 0, err
+	}
+	r, err := snapshot.Open(filepath.Join(dir, snapshot.FileName(seqs[0])))
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	return r.Header().LogSegment, nil
+}
+
+// recover retries writing this node's own updates whose log write failed; once they are on
+// disk the node takes writes again (and sends those updates to peers).
+func (st *store) recover() {
+	s := st.s
+	s.mu.Lock()
+	if s.logErr == nil {
+		s.mu.Unlock()
+		return
+	}
+	pending := st.unlogged
+	var seq uint64
+	var err error
+	for _, u := range pending {
+		if seq, err = st.log.Append(u.AppendMsgpack(nil)); err != nil {
+			break
+		}
+	}
+	s.mu.Unlock()
+	if err == nil && seq > 0 {
+		err = st.log.Wait(context.Background(), seq)
+	} else if err == nil {
+		err = st.log.Sync()
+	}
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	st.unlogged = st.unlogged[len(pending):]
+	if len(st.unlogged) == 0 {
+		s.logErr = nil
+	}
+	s.mu.Unlock()
+	s.log.Info("event log writable again; taking writes")
+	if s.repl != nil && len(pending) > 0 {
+		s.repl.Send(pending)
+	}
+}
+
+// close stops the snapshot loop and closes the log cleanly.
+func (st *store) close() error {
+	close(st.stop)
+	st.wg.Wait()
+	err := st.log.Close()
+	st.lock.Close()
+	return err
+}

@@ -1,0 +1,304 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/distkv/distkv/clientproto"
+	"github.com/distkv/distkv/node"
+)
+
+// dispatch runs one request. Single-reply actions run inline on the reader goroutine.
+func (c *conn) dispatch(q *clientproto.Request) {
+	s := c.s
+	if q.State == clientproto.StateAck || (q.Seq == 0 && q.Action == "") {
+		return // flow-control acks and the client's greeting reply need no answer
+	}
+	switch q.Action {
+	case clientproto.ActGetValue:
+		c.send(s.getValue(q))
+	case clientproto.ActSetValue, clientproto.ActDeleteValue, clientproto.ActMulti:
+		c.write(q)
+	case clientproto.ActDeleteTree:
+		c.deleteTree(q)
+	case clientproto.ActGetTree:
+		c.stream(q.Seq, func(ctx context.Context) { c.getTree(ctx, q) })
+	case clientproto.ActWatch:
+		c.stream(q.Seq, func(ctx context.Context) { c.watch(ctx, q) })
+	case clientproto.ActEnum, clientproto.ActEnumerate:
+		c.send(s.enum(q))
+	case clientproto.ActGetState:
+		c.send(s.getState(q))
+	case clientproto.ActGetTock:
+		s.mu.Lock()
+		t := s.node.Tock()
+		s.mu.Unlock()
+		c.send(clientproto.NewMsg(q.Seq).Uint("tock", t).Bytes())
+	case clientproto.ActStop:
+		ok := c.stop(q.Task)
+		c.send(clientproto.NewMsg(q.Seq).Bool("result", ok).Uint("tock", s.tock()).Bytes())
+	default:
+		c.send(errReply(q.Seq, fmt.Errorf("%w: %q", clientproto.ErrUnknownAction, q.Action), s.tock()))
+	}
+}
+
+func (s *Server) tock() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.node.Tock()
+}
+
+func chainLen(q *clientproto.Request, def int) int {
+	if !q.HasNChain {
+		return def
+	}
+	if q.NChain < 0 {
+		return node.MaxChain
+	}
+	return q.NChain
+}
+
+func trim(c node.Chain, n int) node.Chain {
+	if len(c) > n {
+		return c[:n]
+	}
+	return c
+}
+
+func (s *Server) getValue(q *clientproto.Request) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := clientproto.NewMsg(q.Seq)
+	nc := chainLen(q, 0)
+	var e node.Entry
+	var ok bool
+	if !q.HasPath && q.Node != "" {
+		e, ok = s.node.ByTick(q.Node, q.Tick)
+	} else {
+		e, ok = s.node.Lookup(q.Path)
+	}
+	if ok && e.Value != nil {
+		m.Raw("value", e.Value)
+	}
+	if nc > 0 {
+		if ok {
+			m.Chain("chain", trim(e.Chain, nc))
+		} else {
+			m.Nil("chain")
+		}
+	}
+	return m.Uint("tock", s.node.Tock()).Bytes()
+}
+
+// changes turns a set_value, delete_value or multi request into node changes.
+func (s *Server) changes(q *clientproto.Request) ([]node.Change, error) {
+	ops := q.Ops
+	switch q.Action {
+	case clientproto.ActSetValue, clientproto.ActDeleteValue:
+		if !q.HasPath {
+			return nil, fmt.Errorf("%w: no path", clientproto.ErrBadRequest)
+		}
+		op := q.Op
+		op.Path = q.Path
+		op.Delete = q.Action == clientproto.ActDeleteValue
+		if op.Delete && op.HasValue {
+			return nil, fmt.Errorf("%w: delete_value takes no value", clientproto.ErrBadRequest)
+		}
+		if !op.Delete && !op.HasValue {
+			return nil, fmt.Errorf("%w: set_value needs a value", clientproto.ErrBadRequest)
+		}
+		ops = []clientproto.Op{op}
+	default:
+		if len(ops) == 0 {
+			return nil, fmt.Errorf("%w: multi needs ops", clientproto.ErrBadRequest)
+		}
+	}
+	chs := make([]node.Change, len(ops))
+	for i, op := range ops {
+		if len(op.Path) == 0 {
+			return nil, fmt.Errorf("%w: op %d: the root cannot be written", clientproto.ErrBadRequest, i)
+		}
+		if !op.Delete && !op.HasValue {
+			return nil, fmt.Errorf("%w: op %d: no value and no delete", clientproto.ErrBadRequest, i)
+		}
+		if len(op.Value) > s.cfg.MaxValue {
+			return nil, fmt.Errorf("%w: %d bytes at %s, the limit is %d", clientproto.ErrValueTooLarge, len(op.Value), op.Path, s.cfg.MaxValue)
+		}
+		chs[i] = node.Change{Path: op.Path, Value: op.Value, Delete: op.Delete,
+			HasIfChain: op.HasChain, IfChain: op.Chain, HasIfPrev: op.HasPrev, IfPrev: op.Prev, Idem: op.Idem}
+	}
+	return chs, nil
+}
+
+// write applies a write request and queues its reply for when it is durable.
+func (c *conn) write(q *clientproto.Request) {
+	s := c.s
+	chs, err := s.changes(q)
+	if err != nil {
+		c.send(errReply(q.Seq, err, s.tock()))
+		return
+	}
+	res, seq, send, tock, err := s.Write(chs)
+	if err != nil {
+		c.send(errReply(q.Seq, err, tock))
+		return
+	}
+	nc := chainLen(q, 1)
+	m := clientproto.NewMsg(q.Seq)
+	if q.Action == clientproto.ActMulti {
+		m.Key("changed").Array(len(res))
+		for _, r := range res {
+			m.AppendRaw(node.AppendBool(nil, r.Changed))
+		}
+		m.Key("chains").Array(len(res))
+		for _, r := range res {
+			m.AppendRaw(clientproto.AppendChain(nil, trim(r.Entry.Chain, nc)))
+		}
+	} else {
+		r := res[0]
+		m.Bool("changed", r.Changed)
+		if nc > 0 {
+			m.Chain("chain", trim(r.Entry.Chain, nc))
+		}
+		if !q.Op.HasChain && !q.Op.HasPrev && r.HadPrev {
+			m.Raw("prev", r.Prev)
+		}
+	}
+	m.Uint("tock", tock)
+	c.acks <- ack{seq: seq, send: send, reply: m.Bytes(), errFn: func(err error) []byte {
+		return errReply(q.Seq, fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), tock)
+	}}
+}
+
+// Write applies changes as one update and logs it. The caller must call finish(seq, send)
+// before acknowledging.
+func (s *Server) Write(chs []node.Change) (res []node.Result, seq uint64, send []*node.Update, tock uint64, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.logErr != nil {
+		return nil, 0, nil, s.node.Tock(), fmt.Errorf("%w: %v", clientproto.ErrUnavailable, s.logErr)
+	}
+	if !s.writable() {
+		return nil, 0, nil, s.node.Tock(), fmt.Errorf("%w: still catching up on its own history", clientproto.ErrNotReady)
+	}
+	res, _, err = s.node.Write(chs)
+	if err != nil {
+		return nil, 0, nil, s.node.Tock(), err
+	}
+	seq, send, err = s.commitLocked()
+	if err != nil {
+		s.logErr = err
+		s.log.Error("event log failed: refusing writes, still serving reads", "err", err)
+	}
+	return res, seq, send, s.node.Tock(), err
+}
+
+// writable reports whether the node may use new ticks: it must know all of its own history.
+func (s *Server) writable() bool {
+	return s.node.MissingOf(s.node.Origin()).Empty()
+}
+
+// deleteTree deletes every value below a path (and at it), in atomic chunks.
+func (c *conn) deleteTree(q *clientproto.Request) {
+	s := c.s
+	if len(q.Path) == 0 {
+		c.send(errReply(q.Seq, fmt.Errorf("%w: delete_tree needs a path below the root", clientproto.ErrBadRequest), s.tock()))
+		return
+	}
+	total := 0
+	var lastSeq uint64
+	var sends []*node.Update
+	for {
+		var chs []node.Change
+		s.mu.Lock()
+		s.node.Walk(q.Path, node.WalkOptions{MaxDepth: -1}, func(e node.Entry) bool {
+			chs = append(chs, node.Change{Path: e.Path, Delete: true})
+			return len(chs) < maxOpsPerUpdate
+		})
+		s.mu.Unlock()
+		if len(chs) == 0 {
+			break
+		}
+		res, seq, send, tock, err := s.Write(chs)
+		if err != nil {
+			c.send(errReply(q.Seq, err, tock))
+			return
+		}
+		for _, r := range res {
+			if r.Changed {
+				total++
+			}
+		}
+		lastSeq, sends = max(lastSeq, seq), append(sends, send...)
+	}
+	m := clientproto.NewMsg(q.Seq).Uint("changed", uint64(total)).Uint("tock", s.tock())
+	c.acks <- ack{seq: lastSeq, send: sends, reply: m.Bytes()}
+}
+
+// maxOpsPerUpdate bounds one update, so that it fits a peer frame and a log record.
+const maxOpsPerUpdate = 4096
+
+func (s *Server) enum(q *clientproto.Request) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := s.node.Children(q.Path)
+	m := clientproto.NewMsg(q.Seq)
+	if q.WithData {
+		var vals [][]byte
+		var keys []node.Element
+		for _, k := range names {
+			if e, ok := s.node.Lookup(q.Path.Append(k)); ok && e.Value != nil {
+				keys, vals = append(keys, k), append(vals, e.Value)
+			}
+		}
+		m.Key("result").Map(len(keys))
+		for i, k := range keys {
+			m.AppendRaw(node.AppendElement(nil, k)).AppendRaw(vals[i])
+		}
+	} else {
+		m.Key("result").Array(len(names))
+		for _, k := range names {
+			m.AppendRaw(node.AppendElement(nil, k))
+		}
+	}
+	return m.Uint("tock", s.node.Tock()).Bytes()
+}
+
+func (s *Server) getState(q *clientproto.Request) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.node
+	all := len(q.Flags) == 0
+	m := clientproto.NewMsg(q.Seq).Str("node", s.cfg.Name).Str("origin", n.Origin()).
+		Uint("tick", n.Tick()).Uint("tock", n.Tock()).Uint("entries", uint64(n.Len())).Bool("ready", s.ready.Load())
+	d := n.Digest(nil)
+	m.Key("digest").Array(2).AppendUint(d[0]).AppendUint(d[1])
+	if all || q.Flags["nodes"] {
+		h := n.Highest()
+		m.Key("nodes").Map(len(h))
+		for _, o := range n.Origins() {
+			if t, ok := h[o]; ok {
+				m.AppendStr(o).AppendUint(t)
+			}
+		}
+	}
+	if all || q.Flags["known"] || q.Flags["superseded"] {
+		appendVector(m, "known", n.Known())
+	}
+	if all || q.Flags["missing"] {
+		appendVector(m, "missing", n.Missing())
+	}
+	st := n.Stats()
+	m.Key("stats").Map(5).AppendStr("local").AppendUint(st.Local).AppendStr("applied").AppendUint(st.Applied).
+		AppendStr("duplicates").AppendUint(st.Duplicates).AppendStr("conflicts").AppendUint(st.Conflicts).
+		AppendStr("purged").AppendUint(st.Purged)
+	s.appendClusterState(m)
+	return m.Bytes()
+}
+
+func appendVector(m *clientproto.Msg, key string, v map[string]node.RangeSet) {
+	m.Key(key).Map(len(v))
+	for o, rs := range v {
+		m.AppendStr(o).AppendRaw(rs.AppendMsgpack(nil))
+	}
+}

@@ -1,0 +1,226 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/distkv/distkv/gossip/wire"
+	"github.com/distkv/distkv/housekeeper"
+	"github.com/distkv/distkv/node"
+)
+
+// houseState is what the housekeeper loop learned, for status.
+type houseState struct {
+	converged bool
+	rounds    uint64
+	last      time.Time
+}
+
+func (c *cluster) houseStatus() houseState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.house
+}
+
+// houseLoop runs a round every HousekeepInterval, and at once after membership changes, on
+// whichever node ranks first. Every member runs the loop; the others skip the round.
+func (c *cluster) houseLoop() {
+	t := time.NewTicker(c.s.cfg.HousekeepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		case <-c.kick:
+		}
+		rank := c.ranking()
+		if len(rank) == 0 || rank[0] != c.s.cfg.Name {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.HousekeepInterval+5*time.Second)
+		c.round(ctx, rank)
+		cancel()
+	}
+}
+
+// round gathers every ranked member's vector, tells each what it misses and from whom, and
+// advances the purge watermark when every member answered.
+func (c *cluster) round(ctx context.Context, rank []string) {
+	vs := make([]housekeeper.Vector, len(rank))
+	ok := make([]bool, len(rank))
+	var wg sync.WaitGroup
+	for i, name := range rank {
+		if name == c.s.cfg.Name {
+			vs[i], ok[i] = toHK(c.localVector()), true
+			continue
+		}
+		p, found := c.peerByName(name)
+		if !found {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := c.vector(ctx, p)
+			if err != nil {
+				c.s.log.Debug("housekeeper: no vector", "member", name, "err", err)
+				return
+			}
+			vs[i], ok[i] = toHK(v), true
+		}()
+	}
+	wg.Wait()
+	var got []housekeeper.Vector
+	for i := range vs {
+		if ok[i] {
+			got = append(got, vs[i])
+		}
+	}
+	complete := len(got) == len(rank)
+
+	byMember := map[string][]wire.Repair{}
+	for _, r := range housekeeper.Plan(got) {
+		byMember[r.Member] = append(byMember[r.Member], wire.Repair{Origin: r.Origin, Ticks: r.Ticks, From: r.From})
+	}
+	for member, rs := range byMember {
+		c.tell(member, wire.MsgRepair, wire.AppendRepairs(nil, rs))
+	}
+	converged := complete && housekeeper.Converged(got)
+	if complete {
+		wm, _ := c.wm.Round(got)
+		if len(wm) > 0 {
+			// Sent every round: idempotent, and a member that missed it gets it again.
+			body := wire.AppendWatermark(nil, wm)
+			for _, name := range rank {
+				c.tell(name, wire.MsgPurge, body)
+			}
+		}
+	}
+	if complete && len(byMember) == 0 && !converged {
+		c.s.log.Error("housekeeper: members know the same ticks but their trees differ", "members", rank)
+	}
+	c.mu.Lock()
+	c.house.rounds++
+	c.house.converged = converged
+	c.house.last = time.Now()
+	c.mu.Unlock()
+}
+
+func toHK(v wire.Vector) housekeeper.Vector {
+	return housekeeper.Vector{Member: v.Name, Known: v.Known, Highest: v.Highest, Digest: v.Digest, Purge: v.Purge, Tock: v.Tock}
+}
+
+// tell sends a one-way message to a member (or handles it here).
+func (c *cluster) tell(member string, t byte, body []byte) {
+	if member == c.s.cfg.Name {
+		self := wire.Hello{Name: member}
+		if err := c.handle(self, t, body, nil); err != nil {
+			c.s.log.Warn("housekeeper: local message", "err", err)
+		}
+		return
+	}
+	p, ok := c.peerByName(member)
+	if !ok {
+		return
+	}
+	go func() {
+		conn, bw, err := c.dial(p)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		flushFrame(bw, t, body)
+	}()
+}
+
+// repair pulls what the housekeeper said this node misses.
+func (c *cluster) repair(rs []wire.Repair) {
+	go func() {
+		for _, r := range rs {
+			p, ok := c.peerByName(r.From)
+			if !ok {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+			// Large gaps come in several replies (each capped): pull until done or no progress.
+			for ticks := r.Ticks; !ticks.Empty(); {
+				if err := c.pullFrom(ctx, p, r.Origin, ticks); err != nil {
+					c.s.log.Debug("repair pull failed", "origin", r.Origin, "from", r.From, "err", err)
+					break
+				}
+				c.s.mu.Lock()
+				left := ticks.Intersect(c.s.node.MissingOf(r.Origin))
+				c.s.mu.Unlock()
+				if left.Len() >= ticks.Len() {
+					break
+				}
+				ticks = left
+			}
+			cancel()
+		}
+	}()
+}
+
+// purge applies a purge watermark, unless this node is behind it: then it must take a full
+// state instead, or it would keep entries whose deletes were already purged everywhere.
+func (c *cluster) purge(wm map[string]uint64, from string) {
+	s := c.s
+	s.mu.Lock()
+	behind := s.node.Behind(wm)
+	if !behind {
+		s.node.Purge(wm)
+	}
+	s.mu.Unlock()
+	if behind {
+		s.log.Warn("behind the purge watermark: resynchronising from a peer", "from", from)
+		go c.resync(from)
+	}
+}
+
+// resync replaces this node's state with a donor's, then re-applies those of its own entries
+// the donor does not know (writes made while away), so nothing acknowledged is lost.
+func (c *cluster) resync(donorName string) {
+	p, ok := c.peerByName(donorName)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Minute)
+	defer cancel()
+	s := c.s
+	s.mu.Lock()
+	old := s.node
+	fresh := node.New(node.Config{Origin: old.Origin()})
+	s.node = fresh
+	s.endWatchesLocked("the node resynchronised its state with the network; watch again")
+	s.mu.Unlock()
+	if err := c.fetchState(ctx, p); err != nil {
+		s.log.Error("resync failed; keeping the old state", "err", err)
+		s.mu.Lock()
+		s.node = old
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	known := s.node.Known()
+	var after node.Path
+	for {
+		after = old.Entries(after, 1<<30, func(u *node.Update) {
+			if rs, ok := known[u.Origin]; !ok || !rs.Contains(u.Tick) {
+				s.node.Load(u)
+			}
+		})
+		if after == nil {
+			break
+		}
+	}
+	for o, rs := range old.Known() {
+		s.node.MarkKnown(o, rs.Minus(known[o]))
+	}
+	s.node.SeeTock(old.Tock())
+	s.commitLocked()
+	s.mu.Unlock()
+	s.stateLoaded()
+}

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"time"
+
+	"github.com/distkv/distkv/gossip"
+	"github.com/distkv/distkv/gossip/wire"
+	"github.com/distkv/distkv/node"
+)
+
+// Serf user event names. Part of the protocol between servers.
+const (
+	eventUpdates = "u" // a batch of small updates, wire.AppendUpdates
+	eventHeads   = "h" // heads: {origin: tick}, wire.AppendWatermark's form
+)
+
+// announceEvery paces serf events: gossip carries a few dozen events per second for the
+// whole network before it drops them (serf-memberlist-notes.md), so each node sends at most
+// one per interval, holding as many small updates as fit, or else just its head.
+const announceEvery = 200 * time.Millisecond
+
+// idleHead re-announces a node's head once it has been idle this long, so that the loss of
+// its last update (the tail) shows up everywhere as a gap.
+const idleHead = time.Second
+
+// eventLoop drains serf's events and sends this node's announcements.
+func (c *cluster) eventLoop() {
+	tick := time.NewTicker(announceEvery)
+	defer tick.Stop()
+	var lastWrite time.Time
+	var announced uint64
+	for {
+		select {
+		case <-c.stop:
+			return
+		case ev, ok := <-c.g.Events():
+			if !ok {
+				return
+			}
+			c.onEvent(ev)
+		case now := <-tick.C:
+			c.mu.Lock()
+			pending := c.events
+			c.events = nil
+			c.mu.Unlock()
+			if len(pending) > 0 {
+				lastWrite = now
+				c.announce(pending)
+				announced = pending[len(pending)-1].Tick
+				continue
+			}
+			c.s.mu.Lock()
+			head, origin := c.s.node.Tick(), c.s.node.Origin()
+			c.s.mu.Unlock()
+			if head > 0 && !lastWrite.IsZero() && now.Sub(lastWrite) > idleHead && announced == head {
+				c.sendEvent(eventHeads, wire.AppendWatermark(nil, map[string]uint64{origin: head}))
+				lastWrite = time.Time{} // once per idle period
+			}
+		}
+	}
+}
+
+// announce sends pending updates inline if they all fit one event, else the head only.
+func (c *cluster) announce(us []*node.Update) {
+	budget := c.g.MaxEventPayload(eventUpdates)
+	if b := wire.AppendUpdates(nil, us); len(b) <= budget {
+		c.sendEvent(eventUpdates, b)
+		return
+	}
+	last := us[len(us)-1]
+	c.sendEvent(eventHeads, wire.AppendWatermark(nil, map[string]uint64{last.Origin: last.Tick}))
+}
+
+func (c *cluster) sendEvent(name string, payload []byte) {
+	if err := c.g.UserEvent(name, payload); err != nil {
+		c.s.log.Debug("serf event not sent", "name", name, "err", err)
+	}
+}
+
+func (c *cluster) onEvent(ev gossip.Event) {
+	switch e := ev.(type) {
+	case gossip.UserEvent:
+		switch e.Name {
+		case eventUpdates:
+			us, err := wire.DecodeUpdates(e.Payload)
+			if err != nil {
+				c.s.log.Warn("bad update event", "err", err)
+				return
+			}
+			c.s.applyRemote(us, "", node.RangeSet{})
+		case eventHeads:
+			heads, err := wire.DecodeWatermark(e.Payload)
+			if err != nil {
+				c.s.log.Warn("bad heads event", "err", err)
+				return
+			}
+			c.s.seeHeads(heads)
+		}
+	case gossip.MemberEvent:
+		switch e.Kind {
+		case gossip.MemberJoin, gossip.MemberUpdate:
+			// A join may be a healed partition, an update a node turning ready: reconcile now.
+			c.kickHouse()
+		case gossip.MemberFailed, gossip.MemberLeave, gossip.MemberReap:
+			for _, m := range e.Members {
+				c.mu.Lock()
+				if ps := c.peers[m.Name]; ps != nil {
+					ps.close()
+					delete(c.peers, m.Name)
+				}
+				c.mu.Unlock()
+			}
+		}
+	}
+}

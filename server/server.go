@@ -1,0 +1,276 @@
+// Package server is the distkv daemon: it owns one node.Node behind a mutex and connects it to
+// clients, the event log, snapshots, gossip and the housekeeper.
+//
+// Duties, in order, for every call into the node (see node.Effects):
+//  1. under the lock: run the node, append Effects.Log to the event log (so log order is apply
+//     order), route Effects.Events into the bounded watch queues;
+//  2. without the lock: wait for durability per the fsync policy, then send Effects.Send to
+//     peers and reply to the client.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/distkv/distkv/node"
+)
+
+// ErrClosed is returned by Run after Shutdown.
+var ErrClosed = errors.New("server: closed")
+
+// Durable is the event log as the server uses it.
+type Durable interface {
+	Append(rec []byte) (uint64, error)
+	Wait(ctx context.Context, seq uint64) error
+}
+
+// Replicator receives the updates this node originated, once they are durable.
+type Replicator interface {
+	Send(us []*node.Update)
+}
+
+// Server is one distkv node.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	node    *node.Node
+	watches map[uint64]*watchQ
+	durable Durable    // nil: RAM only
+	repl    Replicator // nil: single node
+	logErr  error      // sticky error of the event log (e.g. disk full): writes refused
+	cluster *cluster   // nil: a single node
+	store   *store     // nil: RAM only
+	// onStateLoaded persists a state taken from a peer (set by the durability layer).
+	onStateLoaded func()
+
+	ready     atomic.Bool
+	nextWatch atomic.Uint64
+	listener  net.Listener
+	conns     sync.Map // *conn -> struct{}
+	closing   chan struct{}
+	closeOnce sync.Once
+	storeOnce sync.Once
+	wg        sync.WaitGroup
+	started   time.Time
+}
+
+// New builds a server; Run starts it.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger.With("node", cfg.Name),
+		watches: make(map[uint64]*watchQ),
+		closing: make(chan struct{}),
+	}
+	// A RAM-only node starts a new history every time: its generation is its start time.
+	s.node = node.New(node.Config{Origin: OriginName(cfg.Name, uint64(time.Now().UnixMilli()))})
+	return s, nil
+}
+
+// OriginName returns the origin of a name's incarnation gen.
+func OriginName(name string, gen uint64) string { return name + "~" + strconv.FormatUint(gen, 10) }
+
+// Node runs fn with the node locked, for tests and tools.
+func (s *Server) Node(fn func(n *node.Node)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s.node)
+}
+
+// Addr returns the client listener's address once Run has started listening.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return nil
+	}
+	return s.listener.Addr()
+}
+
+// Listen opens the client port. Run calls it if the caller did not.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener != nil {
+		return nil
+	}
+	l, err := net.Listen("tcp", s.cfg.ClientAddr)
+	if err != nil {
+		return fmt.Errorf("server: client port: %w", err)
+	}
+	s.listener = l
+	return nil
+}
+
+// Run serves clients until ctx ends or Shutdown is called. It always returns a non-nil error:
+// ErrClosed after a shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	if s.cfg.DataDir != "" {
+		if err := s.openStore(); err != nil {
+			return err
+		}
+	}
+	if s.cfg.GossipAddr != "" {
+		// Join and catch up first: the client port opens only once the node holds the
+		// network's state and knows its own highest tick.
+		if err := s.startCluster(ctx); err != nil {
+			return err
+		}
+		s.repl = s.cluster
+	}
+	if err := s.Listen(); err != nil {
+		if s.cluster != nil {
+			s.cluster.shutdown(context.Background())
+		}
+		return err
+	}
+	if s.cluster != nil {
+		// The client address is known now (port 0 resolved): advertise it.
+		if err := s.cluster.g.SetTags(s.cluster.tags("1")); err != nil {
+			s.log.Warn("setting tags", "err", err)
+		}
+	}
+	s.started = time.Now()
+	s.ready.Store(true)
+	s.log.Info("serving clients", "addr", s.listener.Addr().String(), "origin", s.node.Origin())
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.Shutdown(context.Background())
+		case <-s.closing:
+		}
+	}()
+	for {
+		nc, err := s.listener.Accept()
+		if err != nil {
+			select {
+			case <-s.closing:
+				s.wg.Wait()
+				return ErrClosed
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("server: accept: %w", err)
+		}
+		c := newConn(s, nc)
+		s.conns.Store(c, struct{}{})
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.conns.Delete(c)
+		}()
+	}
+}
+
+// Shutdown stops taking connections, closes the open ones and waits for their goroutines or
+// ctx. The server cannot be reused.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.mu.Lock()
+		if s.listener != nil {
+			s.listener.Close()
+		}
+		s.mu.Unlock()
+		s.conns.Range(func(k, _ any) bool { k.(*conn).close(); return true })
+		if s.cluster != nil {
+			s.cluster.shutdown(ctx)
+		}
+	})
+	defer s.storeOnce.Do(func() {
+		if s.store != nil {
+			s.wg.Wait()
+			if err := s.store.close(); err != nil {
+				s.log.Error("closing the event log", "err", err)
+			}
+		}
+	})
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// endWatchesLocked ends every watch with an error; the caller holds s.mu.
+func (s *Server) endWatchesLocked(why string) {
+	for id, q := range s.watches {
+		q.reason = why
+		close(q.overflow)
+		delete(s.watches, id)
+	}
+}
+
+// commit carries out the node's effects; the caller holds s.mu. It returns the log sequence
+// number to wait for (0: nothing to wait for) and the updates to send once durable.
+func (s *Server) commitLocked() (uint64, []*node.Update, error) {
+	eff := s.node.Ready()
+	for _, ev := range eff.Events {
+		s.routeLocked(ev)
+	}
+	var seq uint64
+	var err error
+	if s.durable != nil {
+		for _, u := range eff.Log {
+			var sq uint64
+			sq, e := s.durable.Append(u.AppendMsgpack(nil))
+			if e != nil && err == nil {
+				err = e
+			}
+			if sq > seq {
+				seq = sq
+			}
+		}
+	}
+	return seq, eff.Send, err
+}
+
+// finish waits for durability and hands the updates to the replicator.
+func (s *Server) finish(ctx context.Context, seq uint64, send []*node.Update) error {
+	if seq > 0 && s.durable != nil {
+		if err := s.durable.Wait(ctx, seq); err != nil {
+			s.logFailed(err, send)
+			return err
+		}
+	}
+	if len(send) > 0 && s.repl != nil {
+		s.repl.Send(send)
+	}
+	return nil
+}
+
+func (s *Server) logger() *slog.Logger { return s.log }
+
+// logFailed records that the log could not take this node's updates: writes are refused until
+// they are on disk (store.recover), reads go on.
+func (s *Server) logFailed(err error, own []*node.Update) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.logErr == nil {
+		s.log.Error("event log failed: refusing writes, still serving reads", "err", err)
+	}
+	s.logErr = err
+	if s.store != nil {
+		s.store.unlogged = append(s.store.unlogged, own...)
+	}
+}

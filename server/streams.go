@@ -1,0 +1,153 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/distkv/distkv/clientproto"
+	"github.com/distkv/distkv/node"
+)
+
+// walkChunk is how many entries a long walk collects per lock hold.
+const walkChunk = 512
+
+// shortener writes entry paths relative to the request path and to the previous entry, as
+// DistKV does: depth = elements shared with the previous relative path, path = the rest.
+type shortener struct {
+	base int
+	prev node.Path
+}
+
+func (sh *shortener) entry(seq uint64, e node.Entry, nchain int, tock uint64) []byte {
+	rel := e.Path[sh.base:]
+	d := 0
+	for d < len(rel) && d < len(sh.prev) && rel[d] == sh.prev[d] {
+		d++
+	}
+	sh.prev = rel
+	m := clientproto.NewMsg(seq).Path("path", rel[d:]).Uint("depth", uint64(d))
+	if e.Value != nil {
+		m.Raw("value", e.Value)
+	}
+	if nchain > 0 && e.HasData {
+		m.Chain("chain", trim(e.Chain, nchain))
+	}
+	return m.Uint("tock", max(e.Tock, tock)).Bytes()
+}
+
+// walkChunks walks the subtree at p in chunks, holding the lock for one chunk at a time, and
+// calls fn for each entry outside the lock. It stops when fn returns false or ctx ends.
+func (s *Server) walkChunks(ctx context.Context, p node.Path, o node.WalkOptions, fn func(node.Entry) bool) {
+	for ctx.Err() == nil {
+		var batch []node.Entry
+		s.mu.Lock()
+		s.node.Walk(p, o, func(e node.Entry) bool {
+			batch = append(batch, e)
+			return len(batch) < walkChunk
+		})
+		s.mu.Unlock()
+		for _, e := range batch {
+			if !fn(e) {
+				return
+			}
+		}
+		if len(batch) < walkChunk {
+			return
+		}
+		o.After = batch[len(batch)-1].Path
+	}
+}
+
+func (c *conn) getTree(ctx context.Context, q *clientproto.Request) {
+	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateStart).Bytes())
+	sh := shortener{base: len(q.Path)}
+	nc := chainLen(q, 0)
+	o := node.WalkOptions{MinDepth: q.MinDepth, MaxDepth: q.MaxDepth, Empty: q.Empty}
+	c.s.walkChunks(ctx, q.Path, o, func(e node.Entry) bool {
+		return c.send(sh.entry(q.Seq, e, nc, 0))
+	})
+	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Bytes())
+}
+
+// watchQ is one watch's bounded event queue. The node's lock holder pushes without blocking;
+// on overflow the watch is ended with an explicit error instead of stalling writers.
+type watchQ struct {
+	ch       chan node.Event
+	overflow chan struct{} // closed when the watch must end
+	reason   string        // why, if not an overflow
+}
+
+// routeLocked hands an event to its watch; the caller holds s.mu.
+func (s *Server) routeLocked(ev node.Event) {
+	q := s.watches[ev.Watch]
+	if q == nil {
+		return
+	}
+	select {
+	case q.ch <- ev:
+	default:
+		close(q.overflow)
+		delete(s.watches, ev.Watch)
+		s.node.RemoveWatch(ev.Watch)
+	}
+}
+
+func (c *conn) watch(ctx context.Context, q *clientproto.Request) {
+	s := c.s
+	id := s.nextWatch.Add(1)
+	wq := &watchQ{ch: make(chan node.Event, s.cfg.WatchQueue), overflow: make(chan struct{})}
+	s.mu.Lock()
+	s.watches[id] = wq
+	s.node.AddWatch(node.WatchSpec{ID: id, Path: q.Path, MinDepth: q.MinDepth, MaxDepth: q.MaxDepth})
+	startTock := s.node.Tock()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.watches[id] == wq {
+			delete(s.watches, id)
+			s.node.RemoveWatch(id)
+		}
+		s.mu.Unlock()
+	}()
+
+	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateStart).Bytes())
+	sh := shortener{base: len(q.Path)}
+	nc := chainLen(q, 0)
+	if q.Fetch {
+		// Only what is not newer than the watch's start: newer changes come through the queue,
+		// so stale data never follows fresher data.
+		o := node.WalkOptions{MinDepth: q.MinDepth, MaxDepth: q.MaxDepth, Empty: q.Empty}
+		s.walkChunks(ctx, q.Path, o, func(e node.Entry) bool {
+			if e.Tock > startTock {
+				return true
+			}
+			return c.send(sh.entry(q.Seq, e, nc, 0))
+		})
+		c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateUptodate).Bytes())
+	}
+	for {
+		select {
+		case ev := <-wq.ch:
+			if !c.send(sh.entry(q.Seq, ev.Entry, nc, 0)) {
+				return
+			}
+		case <-wq.overflow:
+			// Deliver what was queued, then say the watch is over and why.
+			for len(wq.ch) > 0 {
+				c.send(sh.entry(q.Seq, (<-wq.ch).Entry, nc, 0))
+			}
+			err := fmt.Errorf("%w: more than %d events pending; watch again", clientproto.ErrWatchOverflow, s.cfg.WatchQueue)
+			s.mu.Lock()
+			if wq.reason != "" {
+				err = fmt.Errorf("%w: %s", clientproto.ErrWatchOverflow, wq.reason)
+			}
+			s.mu.Unlock()
+			c.send(errReply(q.Seq, err, s.tock()))
+			c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Bytes())
+			return
+		case <-ctx.Done():
+			c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Bytes())
+			return
+		}
+	}
+}
