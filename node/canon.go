@@ -71,6 +71,9 @@ func (r *Reader) canonical(out []byte, depth int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if bits == 1<<63 {
+			bits = 0 // -0.0 equals 0.0, as in Python and Go
+		}
 		return binary.BigEndian.AppendUint64(append(out, 0xcb), bits), nil
 	}
 	e, err := r.Element()

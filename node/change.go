@@ -71,9 +71,19 @@ func (n *Node) Write(chs []Change) ([]Result, *Update, error) {
 		} else {
 			seen[k] = true
 		}
+		if !ch.Delete {
+			if r := NewReader(ch.Value); len(ch.Value) == 0 {
+				return nil, nil, wireErr("change %d: no value", i)
+			} else if _, err := r.Raw(); err != nil || r.Len() != 0 {
+				return nil, nil, wireErr("change %d: the value is not exactly one msgpack value", i)
+			}
+		}
 		if err := n.check(i, ch); err != nil {
 			return nil, nil, err
 		}
+	}
+	if n.clock >= MaxTick || n.self.highest >= MaxTick {
+		return nil, nil, fmt.Errorf("node: clock exhausted (tock %d, tick %d)", n.clock, n.self.highest)
 	}
 	res := make([]Result, len(chs))
 	u := &Update{Origin: n.self.name}

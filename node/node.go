@@ -101,7 +101,7 @@ func (n *Node) Ready() Effects {
 
 // SeeTock raises the Lamport clock to t, as for every tock heard from a peer.
 func (n *Node) SeeTock(t uint64) {
-	if t > n.clock {
+	if t > n.clock && t <= MaxTick {
 		n.clock = t
 	}
 }
@@ -118,7 +118,7 @@ func (n *Node) originOf(name string) *originState {
 // SeeHead records that origin has used ticks up to tick (a head announcement, or a chain
 // link), so that the ones not known become missing.
 func (n *Node) SeeHead(origin string, tick uint64) {
-	if origin == "" {
+	if origin == "" || tick > MaxTick {
 		return
 	}
 	o := n.originOf(origin)
@@ -224,9 +224,6 @@ func (n *Node) applyOp(o *originState, tick, tock uint64, op *Op) {
 			// its history (then it is just late).
 			if !descends(extend(e.head(), e.prev, MaxChain), Link{o.name, tick}) {
 				n.stats.Conflicts++
-			}
-			if !e.has && len(e.children) == 0 {
-				e.prune()
 			}
 			return
 		}

@@ -111,6 +111,9 @@ func (r *Reader) Update() (*Update, error) {
 	if u.Tock, err = r.Uint(); err != nil {
 		return nil, err
 	}
+	if u.Tock > MaxTick {
+		return nil, wireErr("update with tock %d", u.Tock)
+	}
 	nops, err := r.ArrayLen()
 	if err != nil {
 		return nil, err
@@ -139,6 +142,9 @@ func (r *Reader) op(op *Op) error {
 	}
 	if op.Path, err = r.Path(); err != nil {
 		return err
+	}
+	if len(op.Path) == 0 {
+		return wireErr("op on the root")
 	}
 	if op.Delete, err = r.Bool(); err != nil {
 		return err
@@ -185,6 +191,9 @@ func (r *Reader) Chain() (Chain, error) {
 		}
 		if l.Tick, err = r.Uint(); err != nil {
 			return nil, err
+		}
+		if l.Tick == 0 || l.Tick > MaxTick {
+			return nil, wireErr("chain link with tick %d", l.Tick)
 		}
 		c = append(c, l)
 	}

@@ -27,6 +27,7 @@ type WatchSpec struct {
 
 // AddWatch registers a watch. Its ID must be unique among current watches.
 func (n *Node) AddWatch(s WatchSpec) {
+	n.RemoveWatch(s.ID) // an ID reused replaces the old watch instead of leaking it
 	e := n.findOrCreate(s.Path)
 	w := &watch{id: s.ID, at: e, depth: len(s.Path), minDepth: s.MinDepth, maxDepth: s.MaxDepth}
 	e.watches = append(e.watches, w)
