@@ -61,16 +61,17 @@ func WriteFrame(w *bufio.Writer, typ byte, body []byte) error {
 	return err
 }
 
-// readChunk bounds how much ReadFrame allocates ahead of the bytes actually
-// received when buf is too small: a peer that announces a large frame and then
-// stalls or hangs up costs at most this much more than it sent.
+// readChunk is the first step by which ReadFrame grows a body when buf is too
+// small; each later step doubles what has arrived. A peer that announces a
+// large frame and then stalls or hangs up thus costs at most about twice what
+// it sent plus this, not the announced size.
 const readChunk = 64 << 10
 
 // ReadFrame reads one frame from r. A body of at most limit bytes is accepted;
 // it is read into buf when buf's capacity suffices (the result then aliases
 // buf), else into a new slice. The length is checked against limit before
 // anything is allocated, and a new slice grows with the bytes received, so a
-// lying header costs nothing. At a clean end of stream before a frame it
+// lying header costs little. At a clean end of stream before a frame it
 // returns io.EOF; a stream that ends inside a frame gives io.ErrUnexpectedEOF;
 // a length over limit gives ErrFrameTooLarge.
 func ReadFrame(r *bufio.Reader, limit int, buf []byte) (typ byte, body []byte, err error) {

@@ -130,10 +130,10 @@ func (g *Gossip) SetTags(tags map[string]string) error {
 // Leave announces a graceful leave and waits until it has spread, so that
 // others see this node as left rather than failed. It then stays up for the
 // profile's propagate delay (LAN 1 s, test 0.5 s) to answer probes from nodes
-// that have not heard yet, so it takes at least that long. If ctx ends first, Leave
-// returns ctx's error and the leave finishes in the background (within the
-// profile's broadcast timeout twice plus its propagate delay); Shutdown may be
-// called at once either way.
+// that have not heard yet, so it takes at least that long. If ctx ends first,
+// Leave returns ctx's error and the leave finishes in the background (within
+// the profile's broadcast timeout twice plus its propagate delay); Shutdown
+// may be called at once either way.
 func (g *Gossip) Leave(ctx context.Context) error {
 	if g.closed.Load() {
 		return ErrClosed

@@ -11,7 +11,6 @@ import (
 
 	"github.com/distkv/distkv/clientproto"
 	"github.com/distkv/distkv/gossip"
-	"github.com/distkv/distkv/gossip/wire"
 	"github.com/distkv/distkv/housekeeper"
 	"github.com/distkv/distkv/node"
 )
@@ -323,5 +322,4 @@ func (s *Server) appendClusterState(m *clientproto.Msg) {
 	}
 	h := c.houseStatus()
 	m.Str("housekeeper", hk).Bool("converged", h.converged).Uint("house_rounds", h.rounds)
-	m.Key("purge").AppendRaw(wire.AppendWatermark(nil, s.node.PurgeWatermark()))
 }

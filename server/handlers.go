@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/distkv/distkv/clientproto"
+	"github.com/distkv/distkv/gossip/wire"
 	"github.com/distkv/distkv/node"
 )
 
@@ -288,6 +289,7 @@ func (s *Server) getState(q *clientproto.Request) []byte {
 	if all || q.Flags["missing"] {
 		appendVector(m, "missing", n.Missing())
 	}
+	m.Key("purge").AppendRaw(wire.AppendWatermark(nil, n.PurgeWatermark()))
 	st := n.Stats()
 	m.Key("stats").Map(5).AppendStr("local").AppendUint(st.Local).AppendStr("applied").AppendUint(st.Applied).
 		AppendStr("duplicates").AppendUint(st.Duplicates).AppendStr("conflicts").AppendUint(st.Conflicts).

@@ -58,7 +58,7 @@ type Server struct {
 	conns     sync.Map // *conn -> struct{}
 	closing   chan struct{}
 	closeOnce sync.Once
-	storeOnce sync.Once
+	stopped   chan struct{} // closed when Shutdown has finished
 	wg        sync.WaitGroup
 	started   time.Time
 }
@@ -74,6 +74,7 @@ func New(cfg Config) (*Server, error) {
 		log:     cfg.Logger.With("node", cfg.Name),
 		watches: make(map[uint64]*watchQ),
 		closing: make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
 	// A RAM-only node starts a new history every time: its generation is its start time.
 	s.node = node.New(node.Config{Origin: OriginName(cfg.Name, uint64(time.Now().UnixMilli()))})
@@ -127,14 +128,13 @@ func (s *Server) Run(ctx context.Context) error {
 		// Join and catch up first: the client port opens only once the node holds the
 		// network's state and knows its own highest tick.
 		if err := s.startCluster(ctx); err != nil {
+			s.stopBackground()
 			return err
 		}
 		s.repl = s.cluster
 	}
 	if err := s.Listen(); err != nil {
-		if s.cluster != nil {
-			s.cluster.shutdown(context.Background())
-		}
+		s.stopBackground()
 		return err
 	}
 	if s.cluster != nil {
@@ -158,7 +158,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			select {
 			case <-s.closing:
-				s.wg.Wait()
+				<-s.stopped
 				return ErrClosed
 			default:
 			}
@@ -179,8 +179,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// Shutdown stops taking connections, closes the open ones and waits for their goroutines or
-// ctx. The server cannot be reused.
+// Shutdown stops taking connections, closes the open ones, leaves the network and closes the
+// event log cleanly, waiting for all of it or for ctx. The server cannot be reused.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
@@ -190,25 +190,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		s.conns.Range(func(k, _ any) bool { k.(*conn).close(); return true })
-		if s.cluster != nil {
-			s.cluster.shutdown(ctx)
-		}
-	})
-	defer s.storeOnce.Do(func() {
-		if s.store != nil {
+		go func() {
 			s.wg.Wait()
-			if err := s.store.close(); err != nil {
-				s.log.Error("closing the event log", "err", err)
-			}
-		}
+			s.stopBackground()
+			close(s.stopped)
+		}()
 	})
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.stopped:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// stopBackground leaves the network and closes the store, in that order: the last writes are
+// logged before the clean-close trailer.
+func (s *Server) stopBackground() {
+	if s.cluster != nil {
+		s.cluster.shutdown(context.Background())
+	}
+	if s.store != nil {
+		if err := s.store.close(); err != nil {
+			s.log.Error("closing the event log", "err", err)
+		}
 	}
 }
 

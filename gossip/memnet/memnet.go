@@ -5,7 +5,8 @@
 //
 //   - Host.Transport gives a memberlist.NodeAwareTransport for serf/memberlist:
 //     packets go through a buffered channel that drops when full (like a UDP
-//     socket buffer), streams are buffered in-memory pipes.
+//     socket buffer); streams are in-memory pipes buffering 64 KiB each way,
+//     like socket buffers, with deadlines.
 //   - Host.Listen and Host.Dial give the peer data plane: net.Listener and
 //     net.Conn over the same pipes.
 //
@@ -24,6 +25,9 @@
 // The seed makes the loss pattern reproducible for a given sequence of packets;
 // the goroutine schedule still varies between runs, so tests should poll for
 // outcomes rather than expect exact packet fates.
+//
+// gossip's tests run real serf clusters over memnet (TestPartitionHeal: five
+// nodes, a 2|3 partition and a heal).
 package memnet
 
 import (
