@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distkv/distkv/server"
+	"github.com/urfave/cli/v2"
+)
+
+// shutdownTimeout bounds the graceful shutdown after SIGINT/SIGTERM.
+const shutdownTimeout = 10 * time.Second
+
+func (e *cliEnv) serverCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "server",
+		Usage: "run a distkv node",
+		Description: "With no flags it runs a single RAM-only node serving clients on " + server.DefaultClientAddr + ".\n" +
+			"Every flag can also be set with the environment variable shown. SIGINT or SIGTERM shut it down gracefully.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "name", EnvVars: []string{"DISTKV_NAME"}, Usage: "this host's `NAME` in the cluster (default: the host name)"},
+			&cli.StringFlag{Name: "client-addr", EnvVars: []string{"DISTKV_CLIENT_ADDR"}, Value: server.DefaultClientAddr, Usage: "listen for clients on `HOST:PORT`"},
+			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"DISTKV_DATA_DIR"}, Usage: "keep the event log and snapshots in `DIR` (default: RAM only)"},
+			&cli.StringFlag{Name: "fsync", EnvVars: []string{"DISTKV_FSYNC"}, Value: "always", Usage: "event log fsync policy: `always|interval|never`"},
+			&cli.StringFlag{Name: "max-request", EnvVars: []string{"DISTKV_MAX_REQUEST"}, Usage: "largest client message: `SIZE` in bytes, or with a suffix: 4MiB, 512k (default: 4MiB)"},
+			&cli.StringFlag{Name: "max-value", EnvVars: []string{"DISTKV_MAX_VALUE"}, Usage: "largest value: `SIZE` as for --max-request (default: 1MiB)"},
+			&cli.StringFlag{Name: "gossip-addr", EnvVars: []string{"DISTKV_GOSSIP_ADDR"}, Usage: "gossip on `HOST:PORT` (default: none, a single node)"},
+			&cli.StringFlag{Name: "peer-addr", EnvVars: []string{"DISTKV_PEER_ADDR"}, Usage: "serve the peer data plane on `HOST:PORT`"},
+			&cli.StringSliceFlag{Name: "join", EnvVars: []string{"DISTKV_JOIN"}, Usage: "join the cluster through these members' gossip addresses, `HOST:PORT[,...]`"},
+			&cli.StringFlag{Name: "profile", EnvVars: []string{"DISTKV_PROFILE"}, Value: "lan", Usage: "gossip timings: `lan|test`"},
+			&cli.StringFlag{Name: "log-level", EnvVars: []string{"DISTKV_LOG_LEVEL"}, Value: "info", Usage: "log `LEVEL`: debug, info, warn or error"},
+			&cli.BoolFlag{Name: "log-json", EnvVars: []string{"DISTKV_LOG_JSON"}, Usage: "log JSON lines instead of text"},
+		},
+		Action: e.serverAction,
+	}
+}
+
+// serverConfig maps the flags to server.Config. Every flag has a Config field; Config fields
+// without a flag (WatchQueue, SnapshotEvery, HousekeepInterval) keep the server's defaults.
+func serverConfig(c *cli.Context) (server.Config, error) {
+	var cfg server.Config
+	if c.NArg() > 0 {
+		return cfg, usagef("server takes no arguments, got %q", c.Args().First())
+	}
+	cfg.Name = strings.TrimSpace(c.String("name"))
+	cfg.ClientAddr = c.String("client-addr")
+	if err := checkHostPort("--client-addr", cfg.ClientAddr, true); err != nil {
+		return cfg, err
+	}
+	cfg.DataDir = c.String("data-dir")
+	switch f := c.String("fsync"); f {
+	case "always", "interval", "never":
+		cfg.Fsync = f
+	default:
+		return cfg, usagef("--fsync %q: want always, interval or never", f)
+	}
+	var err error
+	if cfg.MaxRequest, err = sizeFlag(c, "max-request"); err != nil {
+		return cfg, err
+	}
+	if cfg.MaxValue, err = sizeFlag(c, "max-value"); err != nil {
+		return cfg, err
+	}
+	cfg.GossipAddr = c.String("gossip-addr")
+	cfg.PeerAddr = c.String("peer-addr")
+	for name, v := range map[string]string{"--gossip-addr": cfg.GossipAddr, "--peer-addr": cfg.PeerAddr} {
+		if v != "" {
+			if err := checkHostPort(name, v, true); err != nil {
+				return cfg, err
+			}
+		}
+	}
+	for _, j := range c.StringSlice("join") {
+		for _, a := range strings.Split(j, ",") {
+			if a = strings.TrimSpace(a); a == "" {
+				continue
+			}
+			if err := checkHostPort("--join", a, false); err != nil {
+				return cfg, err
+			}
+			cfg.Join = append(cfg.Join, a)
+		}
+	}
+	switch p := c.String("profile"); p {
+	case "lan", "test":
+		cfg.Profile = p
+	default:
+		return cfg, usagef("--profile %q: want lan or test", p)
+	}
+	lvl, err := parseLevel(c.String("log-level"))
+	if err != nil {
+		return cfg, err
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(c.App.ErrWriter, opts)
+	if c.Bool("log-json") {
+		h = slog.NewJSONHandler(c.App.ErrWriter, opts)
+	}
+	cfg.Logger = slog.New(h)
+	return cfg, nil
+}
+
+func (e *cliEnv) serverAction(c *cli.Context) error {
+	cfg, err := serverConfig(c)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return failf("%v", err)
+	}
+	// Run opens the data directory, joins the cluster and catches up before it opens the
+	// client port, so the port is not opened here first.
+	ctx := c.Context
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Run(ctx) }()
+	var runErr error
+	ran := false
+	select {
+	case runErr = <-errc:
+		ran = true
+	case <-ctx.Done():
+	}
+	// Always shut down before returning, even when Run failed by itself (it may have opened
+	// the event log) or ended at the same moment as ctx: Shutdown is what closes the event
+	// log, and main exits the process as soon as this returns.
+	if ctx.Err() != nil {
+		cfg.Logger.Info("shutting down", "timeout", shutdownTimeout)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	shutErr := srv.Shutdown(sctx)
+	if !ran {
+		select {
+		case runErr = <-errc:
+		case <-sctx.Done():
+			return failf("shutdown: the server did not stop within %v", shutdownTimeout)
+		}
+	}
+	switch {
+	case ctx.Err() == nil:
+		return failf("%v", runErr) // Run ended without being asked to
+	case runErr != nil && !errors.Is(runErr, server.ErrClosed) && !errors.Is(runErr, context.Canceled):
+		return failf("%v", runErr)
+	case shutErr != nil:
+		return failf("shutdown: %v", shutErr)
+	}
+	cfg.Logger.Info("stopped")
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, usagef("--log-level %q: want debug, info, warn or error", s)
+}
+
+func sizeFlag(c *cli.Context, name string) (int, error) {
+	s := c.String(name)
+	if s == "" {
+		return 0, nil // the server's default
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return 0, usagef("--%s: %v", name, err)
+	}
+	return n, nil
+}
+
+// parseSize parses a byte count: a plain number, or one with a suffix k/K/KB/KiB (1024),
+// M/MB/MiB or G/GB/GiB. Sizes are powers of 1024 whatever the spelling.
+func parseSize(s string) (int, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	lower := strings.ToLower(t)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"kib", 1 << 10}, {"kb", 1 << 10}, {"k", 1 << 10}, {"mib", 1 << 20}, {"mb", 1 << 20}, {"m", 1 << 20},
+		{"gib", 1 << 30}, {"gb", 1 << 30}, {"g", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(lower, u.suffix) {
+			mult = u.mult
+			t = strings.TrimSpace(t[:len(t)-len(u.suffix)])
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad size %q (want a positive number of bytes, e.g. 1048576 or 1MiB)", s)
+	}
+	if n > (1<<31-1)/mult {
+		return 0, fmt.Errorf("size %q too large", s)
+	}
+	return int(n * mult), nil
+}
