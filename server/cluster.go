@@ -320,6 +320,10 @@ func (s *Server) appendClusterState(m *clientproto.Msg) {
 	if len(rank) > 0 {
 		hk = rank[0]
 	}
-	h := c.houseStatus()
-	m.Str("housekeeper", hk).Bool("converged", h.converged).Uint("house_rounds", h.rounds)
+	m.Str("housekeeper", hk)
+	if hk == s.cfg.Name {
+		// Only the housekeeper compares every member's state; others would only guess.
+		h := c.houseStatus()
+		m.Bool("converged", h.converged).Uint("house_rounds", h.rounds)
+	}
 }

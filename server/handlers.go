@@ -35,6 +35,9 @@ func (c *conn) dispatch(q *clientproto.Request) {
 		t := s.node.Tock()
 		s.mu.Unlock()
 		c.send(clientproto.NewMsg(q.Seq).Uint("tock", t).Bytes())
+	case clientproto.ActSnapshot:
+		// Writing a snapshot reads the whole tree: run it beside the reader.
+		c.stream(q.Seq, func(ctx context.Context) { c.send(s.snapshotNow(q.Seq)) })
 	case clientproto.ActStop:
 		ok := c.stop(q.Task)
 		c.send(clientproto.NewMsg(q.Seq).Bool("result", ok).Uint("tock", s.tock()).Bytes())
@@ -303,4 +306,16 @@ func appendVector(m *clientproto.Msg, key string, v map[string]node.RangeSet) {
 	for o, rs := range v {
 		m.AppendStr(o).AppendRaw(rs.AppendMsgpack(nil))
 	}
+}
+
+// snapshotNow writes a snapshot to the data directory and replies with its path.
+func (s *Server) snapshotNow(seq uint64) []byte {
+	if s.store == nil {
+		return errReply(seq, fmt.Errorf("%w: this node has no data directory", clientproto.ErrUnavailable), s.tock())
+	}
+	path, err := s.store.snapshot()
+	if err != nil {
+		return errReply(seq, fmt.Errorf("%w: snapshot: %v", clientproto.ErrUnavailable, err), s.tock())
+	}
+	return clientproto.NewMsg(seq).Str("path", path).Uint("tock", s.tock()).Bytes()
 }

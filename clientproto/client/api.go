@@ -204,3 +204,34 @@ func (c *Client) StateRaw(ctx context.Context) ([]byte, error) {
 	}
 	return r.Raw, nil
 }
+
+// SnapshotNow makes the server write a snapshot into its data directory and returns its path.
+func (c *Client) SnapshotNow(ctx context.Context) (string, error) {
+	m, seq := c.newReq(clientproto.ActSnapshot)
+	r, err := c.request(ctx, m, seq)
+	if err != nil {
+		return "", err
+	}
+	return rawPath(r.Raw)
+}
+
+func rawPath(b []byte) (string, error) {
+	r := node.NewReader(b)
+	n, err := r.MapLen()
+	if err != nil {
+		return "", err
+	}
+	for i := 0; i < n; i++ {
+		k, err := r.Str()
+		if err != nil {
+			return "", err
+		}
+		if k == "path" {
+			return r.Str()
+		}
+		if _, err := r.Raw(); err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("%w: snapshot reply without path", clientproto.ErrServer)
+}
