@@ -181,7 +181,8 @@ func (c *cluster) purge(wm map[string]uint64, from string) {
 }
 
 // resync replaces this node's state with a donor's, then re-applies those of its own entries
-// the donor does not know (writes made while away), so nothing acknowledged is lost.
+// the donor does not know (writes made while away, updates received meanwhile), so nothing
+// acknowledged is lost. The fresh state is built on the side while the old one keeps serving.
 func (c *cluster) resync(donorName string) {
 	p, ok := c.peerByName(donorName)
 	if !ok {
@@ -191,25 +192,27 @@ func (c *cluster) resync(donorName string) {
 	defer cancel()
 	s := c.s
 	s.mu.Lock()
-	old := s.node
-	fresh := node.New(node.Config{Origin: old.Origin()})
-	s.node = fresh
-	s.endWatchesLocked("the node resynchronised its state with the network; watch again")
+	fresh := node.New(node.Config{Origin: s.node.Origin()})
 	s.mu.Unlock()
-	if err := c.fetchState(ctx, p); err != nil {
+	var freshMu sync.Mutex
+	with := func(fn func(*node.Node)) {
+		freshMu.Lock()
+		fn(fresh)
+		fresh.Ready() // nothing of the transfer is logged or watched; the snapshot below persists it
+		freshMu.Unlock()
+	}
+	if err := c.fetchStateInto(ctx, p, with); err != nil {
 		s.log.Error("resync failed; keeping the old state", "err", err)
-		s.mu.Lock()
-		s.node = old
-		s.mu.Unlock()
 		return
 	}
 	s.mu.Lock()
-	known := s.node.Known()
+	old := s.node
+	known := fresh.Known()
 	var after node.Path
 	for {
 		after = old.Entries(after, 1<<30, func(u *node.Update) {
 			if rs, ok := known[u.Origin]; !ok || !rs.Contains(u.Tick) {
-				s.node.Load(u)
+				fresh.Load(u)
 			}
 		})
 		if after == nil {
@@ -217,10 +220,16 @@ func (c *cluster) resync(donorName string) {
 		}
 	}
 	for o, rs := range old.Known() {
-		s.node.MarkKnown(o, rs.Minus(known[o]))
+		fresh.MarkKnown(o, rs.Minus(known[o]))
 	}
-	s.node.SeeTock(old.Tock())
-	s.commitLocked()
+	for o, t := range old.Highest() {
+		fresh.SeeHead(o, t) // the own origin's head above all: never reuse a tick
+	}
+	fresh.SeeTock(old.Tock())
+	fresh.Ready()
+	s.node = fresh
+	s.endWatchesLocked("the node resynchronised its state with the network; watch again")
 	s.mu.Unlock()
+	s.log.Warn("resynchronised with the network", "donor", donorName)
 	s.stateLoaded()
 }

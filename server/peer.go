@@ -209,9 +209,24 @@ func (c *cluster) pullFrom(ctx context.Context, p peerInfo, origin string, ticks
 	})
 }
 
-// fetchState takes a peer's full state: its vector first, then its entries, each loaded by the
-// conflict rule, so updates arriving meanwhile are kept.
+// fetchState takes a peer's full state into the server's node: its vector first, then its
+// entries, each loaded by the conflict rule, so updates arriving meanwhile are kept.
 func (c *cluster) fetchState(ctx context.Context, p peerInfo) error {
+	with := func(fn func(*node.Node)) {
+		c.s.mu.Lock()
+		fn(c.s.node)
+		c.s.commitLocked()
+		c.s.mu.Unlock()
+	}
+	if err := c.fetchStateInto(ctx, p, with); err != nil {
+		return err
+	}
+	c.s.stateLoaded()
+	return nil
+}
+
+// fetchStateInto streams a peer's state into whatever node with hands out.
+func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func(*node.Node))) error {
 	var hdr wire.Vector
 	count := 0
 	err := c.request(ctx, p, wire.MsgStateReq, nil, func(t byte, b []byte) (bool, error) {
@@ -225,7 +240,11 @@ func (c *cluster) fetchState(ctx context.Context, p peerInfo) error {
 			if err != nil {
 				return false, err
 			}
-			c.s.load(us)
+			with(func(n *node.Node) {
+				for _, u := range us {
+					n.Load(u)
+				}
+			})
 			count += len(us)
 			return true, nil
 		case wire.MsgStateEnd:
@@ -236,19 +255,18 @@ func (c *cluster) fetchState(ctx context.Context, p peerInfo) error {
 	if err != nil {
 		return err
 	}
-	c.s.mu.Lock()
-	for o, rs := range hdr.Known {
-		c.s.node.MarkKnown(o, rs)
-	}
-	for o, t := range hdr.Highest {
-		c.s.node.SeeHead(o, t)
-	}
-	c.s.node.SeeTock(hdr.Tock)
-	c.s.node.Purge(hdr.Purge)
-	c.s.commitLocked()
-	c.s.mu.Unlock()
+	with(func(n *node.Node) {
+		for o, rs := range hdr.Known {
+			n.MarkKnown(o, rs)
+		}
+		for o, t := range hdr.Highest {
+			n.SeeHead(o, t)
+		}
+		// After every tombstone the donor ever purged: this node's writes must order after them.
+		n.SeeTock(hdr.Tock)
+		n.Purge(hdr.Purge)
+	})
 	c.s.log.Info("took the network's state", "donor", p.Name, "entries", count)
-	c.s.stateLoaded()
 	return nil
 }
 

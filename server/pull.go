@@ -33,16 +33,6 @@ func (s *Server) applyRemote(us []*node.Update, supOrigin string, sup node.Range
 	}
 }
 
-// load applies entries of a full-state transfer.
-func (s *Server) load(us []*node.Update) {
-	s.mu.Lock()
-	for _, u := range us {
-		s.node.Load(u)
-	}
-	s.commitLocked()
-	s.mu.Unlock()
-}
-
 // stateLoaded is called after a full-state transfer replaced what the node knew; durability
 // hooks persist it (see durable.go).
 func (s *Server) stateLoaded() {
