@@ -35,17 +35,21 @@ var (
 	ErrServer          = errors.New("distkv: server error")
 )
 
-var etypeErrors = map[string]error{
-	EtypeChain:         ErrChain,
-	EtypeCondition:     ErrCondition,
-	EtypeTooLarge:      ErrRequestTooLarge,
-	EtypeValueTooLarge: ErrValueTooLarge,
-	EtypeMalformed:     ErrBadRequest,
-	EtypeUnknownAction: ErrUnknownAction,
-	EtypeBadRequest:    ErrBadRequest,
-	EtypeNotReady:      ErrNotReady,
-	EtypeUnavailable:   ErrUnavailable,
-	EtypeOverflow:      ErrWatchOverflow,
+// etypes maps etypes to sentinels, most specific first: Etype takes the first match.
+var etypes = []struct {
+	etype string
+	err   error
+}{
+	{EtypeChain, ErrChain},
+	{EtypeCondition, ErrCondition},
+	{EtypeTooLarge, ErrRequestTooLarge},
+	{EtypeValueTooLarge, ErrValueTooLarge},
+	{EtypeUnknownAction, ErrUnknownAction},
+	{EtypeBadRequest, ErrBadRequest},
+	{EtypeMalformed, ErrBadRequest}, // sent for unparseable msgpack; the client sees a bad request
+	{EtypeNotReady, ErrNotReady},
+	{EtypeUnavailable, ErrUnavailable},
+	{EtypeOverflow, ErrWatchOverflow},
 }
 
 // ServerError is an error reply from the server.
@@ -58,17 +62,19 @@ func (e *ServerError) Error() string { return "distkv: server: " + e.Msg }
 
 // Unwrap maps the etype to its sentinel error.
 func (e *ServerError) Unwrap() error {
-	if err, ok := etypeErrors[e.Etype]; ok {
-		return err
+	for _, x := range etypes {
+		if x.etype == e.Etype {
+			return x.err
+		}
 	}
 	return ErrServer
 }
 
 // Etype returns the etype for an error the server is about to send.
 func Etype(err error) string {
-	for et, sentinel := range etypeErrors {
-		if errors.Is(err, sentinel) {
-			return et
+	for _, x := range etypes {
+		if errors.Is(err, x.err) {
+			return x.etype
 		}
 	}
 	return EtypeInternal

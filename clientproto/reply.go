@@ -36,16 +36,34 @@ func (m *Msg) Chain(k string, c node.Chain) *Msg {
 	return m
 }
 
-// AppendChain appends c in DistKV's nested form.
-func AppendChain(b []byte, c node.Chain) []byte {
+// ChainN adds at most n links of c, marking the chain cut if links were left out.
+func (m *Msg) ChainN(k string, c node.Chain, n int) *Msg {
+	m.key(k)
+	m.buf = AppendChainCut(m.buf, c[:min(n, len(c))], len(c) > n)
+	return m
+}
+
+// AppendChain appends c in DistKV's nested form. As in DistKV, the last link of a chain that
+// was cut short has no "prev" key, while "prev": nil means the entry was created there.
+func AppendChain(b []byte, c node.Chain) []byte { return AppendChainCut(b, c, false) }
+
+// AppendChainCut is AppendChain for a chain that may have been cut short.
+func AppendChainCut(b []byte, c node.Chain, cut bool) []byte {
 	if len(c) == 0 {
 		return node.AppendNil(b)
 	}
-	b = node.AppendMapLen(b, 3)
+	if len(c) == 1 && cut {
+		b = node.AppendMapLen(b, 2)
+	} else {
+		b = node.AppendMapLen(b, 3)
+	}
 	b = node.AppendString(node.AppendString(b, "node"), c[0].Origin)
 	b = node.AppendUint(node.AppendString(b, "tick"), c[0].Tick)
+	if len(c) == 1 && cut {
+		return b
+	}
 	b = node.AppendString(b, "prev")
-	return AppendChain(b, c[1:])
+	return AppendChainCut(b, c[1:], cut)
 }
 
 // Bytes returns the encoded map.
@@ -76,11 +94,11 @@ func PeekSeq(b []byte) uint64 {
 		return 0
 	}
 	for i := 0; i < n; i++ {
-		k, err := r.Raw()
+		k, err := r.Str()
 		if err != nil {
 			return 0
 		}
-		if len(k) == 4 && string(k[1:]) == "seq" {
+		if k == "seq" {
 			v, err := r.Uint()
 			if err != nil {
 				return 0

@@ -44,6 +44,9 @@ type Op struct {
 	Idem     bool
 }
 
+// MaxOps bounds the ops of one multi request: one update must fit a peer frame and a log record.
+const MaxOps = 4096
+
 // Request is a client message. Fields the action does not use are ignored, as are unknown keys.
 type Request struct {
 	Seq       uint64
@@ -77,7 +80,7 @@ func ParseRequest(b []byte) (*Request, error) {
 		return nil, err
 	}
 	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, r.Len())
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadRequest, r.Len())
 	}
 	return req, nil
 }
@@ -86,15 +89,15 @@ func ParseRequest(b []byte) (*Request, error) {
 func parseMap(r *node.Reader, fn func(key string) error) error {
 	n, err := r.MapLen()
 	if err != nil {
-		return fmt.Errorf("%w: request: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: want a map: %v", ErrBadRequest, err)
 	}
 	for i := 0; i < n; i++ {
 		key, err := r.Str()
 		if err != nil {
-			return fmt.Errorf("%w: request key: %v", ErrMalformed, err)
+			return fmt.Errorf("%w: key: %v", ErrBadRequest, err)
 		}
 		if err := fn(key); err != nil {
-			return fmt.Errorf("%w: field %q: %v", ErrMalformed, key, err)
+			return fmt.Errorf("%w: field %q: %v", ErrBadRequest, key, err)
 		}
 	}
 	return nil
@@ -150,6 +153,9 @@ func (q *Request) field(r *node.Reader, key string) error {
 		var n int
 		if n, err = r.ArrayLen(); err != nil {
 			return err
+		}
+		if n > MaxOps {
+			return fmt.Errorf("%w: %d ops, at most %d", ErrBadRequest, n, MaxOps)
 		}
 		q.Ops = make([]Op, n)
 		for i := range q.Ops {

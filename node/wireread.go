@@ -338,6 +338,10 @@ func (r *Reader) ExtHeaderAndPayload() (int8, []byte, error) {
 	return int8(t), p, err
 }
 
+// MaxPathLen bounds the elements of a path read from the wire: a deep path costs memory and
+// lock time on every node, so a hostile one is refused before it is built.
+const MaxPathLen = 1024
+
 // Path reads a path in either wire form: ext type 3 (DistKV's codec) or an array of scalars.
 func (r *Reader) Path() (Path, error) {
 	c, err := r.Peek()
@@ -348,6 +352,9 @@ func (r *Reader) Path() (Path, error) {
 		n, err := r.ArrayLen()
 		if err != nil {
 			return nil, err
+		}
+		if n > MaxPathLen {
+			return nil, wireErr("path of %d elements, at most %d", n, MaxPathLen)
 		}
 		p := make(Path, n)
 		for i := range p {
@@ -367,6 +374,9 @@ func (r *Reader) Path() (Path, error) {
 	sub := NewReader(payload)
 	p := make(Path, 0, 4)
 	for sub.Len() > 0 {
+		if len(p) == MaxPathLen {
+			return nil, wireErr("path of more than %d elements", MaxPathLen)
+		}
 		e, err := sub.Element()
 		if err != nil {
 			return nil, err

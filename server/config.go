@@ -75,7 +75,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxRequest = 4 << 20
 	}
 	if c.MaxValue <= 0 {
-		c.MaxValue = 1 << 20
+		c.MaxValue = min(1<<20, c.MaxRequest)
 	}
 	if c.MaxValue > c.MaxRequest {
 		return c, fmt.Errorf("server: max value %d exceeds max request %d", c.MaxValue, c.MaxRequest)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -151,7 +150,7 @@ func (c *conn) serve() {
 		}
 		req, err := clientproto.ParseRequest(b)
 		if err != nil {
-			c.send(errReply(clientproto.PeekSeq(b), fmt.Errorf("%w: %v", clientproto.ErrBadRequest, err), 0))
+			c.send(errReply(clientproto.PeekSeq(b), err, 0))
 			continue
 		}
 		c.dispatch(req)

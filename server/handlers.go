@@ -15,6 +15,10 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	if q.State == clientproto.StateAck || (q.Seq == 0 && q.Action == "") {
 		return // flow-control acks and the client's greeting reply need no answer
 	}
+	if q.State == clientproto.StateEnd && q.Action == "" {
+		c.stop(q.Seq) // DistKV's client ends a streamed request it abandons this way
+		return
+	}
 	switch q.Action {
 	case clientproto.ActGetValue:
 		c.send(s.getValue(q))
@@ -62,13 +66,6 @@ func chainLen(q *clientproto.Request, def int) int {
 	return q.NChain
 }
 
-func trim(c node.Chain, n int) node.Chain {
-	if len(c) > n {
-		return c[:n]
-	}
-	return c
-}
-
 func (s *Server) getValue(q *clientproto.Request) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -86,7 +83,7 @@ func (s *Server) getValue(q *clientproto.Request) []byte {
 	}
 	if nc > 0 {
 		if ok {
-			m.Chain("chain", trim(e.Chain, nc))
+			m.ChainN("chain", e.Chain, nc)
 		} else {
 			m.Nil("chain")
 		}
@@ -118,7 +115,13 @@ func (s *Server) changes(q *clientproto.Request) ([]node.Change, error) {
 		}
 	}
 	chs := make([]node.Change, len(ops))
+	seen := make(map[string]bool, len(ops))
 	for i, op := range ops {
+		if k := op.Path.Key(); seen[k] {
+			return nil, fmt.Errorf("%w: op %d: %s is written twice", clientproto.ErrBadRequest, i, op.Path)
+		} else {
+			seen[k] = true
+		}
 		if len(op.Path) == 0 {
 			return nil, fmt.Errorf("%w: op %d: the root cannot be written", clientproto.ErrBadRequest, i)
 		}
@@ -156,13 +159,13 @@ func (c *conn) write(q *clientproto.Request) {
 		}
 		m.Key("chains").Array(len(res))
 		for _, r := range res {
-			m.AppendRaw(clientproto.AppendChain(nil, trim(r.Entry.Chain, nc)))
+			m.AppendRaw(clientproto.AppendChainCut(nil, r.Entry.Chain[:min(nc, len(r.Entry.Chain))], len(r.Entry.Chain) > nc))
 		}
 	} else {
 		r := res[0]
 		m.Bool("changed", r.Changed)
 		if nc > 0 {
-			m.Chain("chain", trim(r.Entry.Chain, nc))
+			m.ChainN("chain", r.Entry.Chain, nc)
 		}
 		if !q.Op.HasChain && !q.Op.HasPrev && r.HadPrev {
 			m.Raw("prev", r.Prev)
@@ -245,18 +248,21 @@ const maxOpsPerUpdate = 4096
 func (s *Server) enum(q *clientproto.Request) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	names := s.node.Children(q.Path)
+	// As DistKV: children with a value, or with empty also those with values below them.
+	var names []node.Element
+	var vals [][]byte
+	for _, k := range s.node.Children(q.Path) {
+		e, ok := s.node.Lookup(q.Path.Append(k))
+		if ok && e.Value != nil {
+			names, vals = append(names, k), append(vals, e.Value)
+		} else if q.Empty {
+			names, vals = append(names, k), append(vals, node.AppendNil(nil))
+		}
+	}
 	m := clientproto.NewMsg(q.Seq)
 	if q.WithData {
-		var vals [][]byte
-		var keys []node.Element
-		for _, k := range names {
-			if e, ok := s.node.Lookup(q.Path.Append(k)); ok && e.Value != nil {
-				keys, vals = append(keys, k), append(vals, e.Value)
-			}
-		}
-		m.Key("result").Map(len(keys))
-		for i, k := range keys {
+		m.Key("result").Map(len(names))
+		for i, k := range names {
 			m.AppendRaw(node.AppendElement(nil, k)).AppendRaw(vals[i])
 		}
 	} else {

@@ -30,7 +30,7 @@ func (sh *shortener) entry(seq uint64, e node.Entry, nchain int, tock uint64) []
 		m.Raw("value", e.Value)
 	}
 	if nchain > 0 && e.HasData {
-		m.Chain("chain", trim(e.Chain, nchain))
+		m.ChainN("chain", e.Chain, nchain)
 	}
 	return m.Uint("tock", max(e.Tock, tock)).Bytes()
 }
