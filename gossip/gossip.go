@@ -192,3 +192,7 @@ func (g *Gossip) Shutdown() error {
 	})
 	return g.closeErr
 }
+
+// Stopped is closed once serf has shut down, by Shutdown or on its own: serf stops a node that
+// loses a name conflict (another member claimed its name).
+func (g *Gossip) Stopped() <-chan struct{} { return g.serf.ShutdownCh() }

@@ -323,5 +323,5 @@ func (s *Server) snapshotNow(seq uint64) []byte {
 	if err != nil {
 		return errReply(seq, fmt.Errorf("%w: snapshot: %v", clientproto.ErrUnavailable, err), s.tock())
 	}
-	return clientproto.NewMsg(seq).Str("path", path).Uint("tock", s.tock()).Bytes()
+	return clientproto.NewMsg(seq).Str("file", path).Uint("tock", s.tock()).Bytes()
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/distkv/distkv/gossip"
@@ -32,6 +33,15 @@ func (c *cluster) eventLoop() {
 	for {
 		select {
 		case <-c.stop:
+			return
+		case <-c.g.Stopped():
+			select {
+			case <-c.stop:
+			default:
+				// serf stopped on its own: it does so when another member claims this node's
+				// name. Serving on alone would silently stop replication: stop instead.
+				c.s.fail(fmt.Errorf("server: gossip stopped unexpectedly; is another member named %q?", c.s.cfg.Name))
+			}
 			return
 		case ev, ok := <-c.g.Events():
 			if !ok {

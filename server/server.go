@@ -57,6 +57,7 @@ type Server struct {
 	listener  net.Listener
 	conns     sync.Map // *conn -> struct{}
 	closing   chan struct{}
+	fatal     error // why the server stopped itself; Run returns it
 	closeOnce sync.Once
 	stopped   chan struct{} // closed when Shutdown has finished
 	wg        sync.WaitGroup
@@ -159,6 +160,11 @@ func (s *Server) Run(ctx context.Context) error {
 			select {
 			case <-s.closing:
 				<-s.stopped
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				if s.fatal != nil {
+					return s.fatal
+				}
 				return ErrClosed
 			default:
 			}
@@ -202,6 +208,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// fail stops the server because it cannot go on correctly; Run returns err.
+func (s *Server) fail(err error) {
+	s.log.Error("stopping", "err", err)
+	s.mu.Lock()
+	if s.fatal == nil {
+		s.fatal = err
+	}
+	s.mu.Unlock()
+	go s.Shutdown(context.Background())
 }
 
 // stopBackground leaves the network and closes the store, in that order: the last writes are

@@ -226,12 +226,12 @@ func rawPath(b []byte) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if k == "path" {
+		if k == "file" {
 			return r.Str()
 		}
 		if _, err := r.Raw(); err != nil {
 			return "", err
 		}
 	}
-	return "", fmt.Errorf("%w: snapshot reply without path", clientproto.ErrServer)
+	return "", fmt.Errorf("%w: snapshot reply without file", clientproto.ErrServer)
 }

@@ -23,10 +23,9 @@ import (
 // loop for a duration or until a shared count is used up; every successful operation's latency
 // is recorded, and the report is computed from all of them.
 //
-// The parts are kept apart so that a cluster mode can be added as another workload: a writer
-// on one --addr and watchers on the others, timing how long a write takes to become visible
-// on every node. Workers already carry their address (spread round-robin over --addr), and
-// the report takes any set of latencies.
+// With --visibility the set workload also times how long each acknowledged write takes to
+// become visible on every node of the --addr list (bench_visibility.go): one watch per node,
+// writers spread round-robin over the nodes as always.
 
 func (e *cliEnv) benchCommand() *cli.Command {
 	return &cli.Command{
@@ -34,7 +33,10 @@ func (e *cliEnv) benchCommand() *cli.Command {
 		Usage: "measure a server's throughput and latency",
 		Description: "Runs --clients concurrent clients, each with its own connection, spread round-robin over the\n" +
 			"--addr list. set writes random bytes (msgpack bin of --value-size) to random keys bench.<i>;\n" +
-			"get first writes all --keys keys, then reads random ones. Prints ops/s and latency percentiles.",
+			"get first writes all --keys keys, then reads random ones. Prints ops/s and latency percentiles.\n" +
+			"With --visibility (set only), it also watches bench on every node of --addr and reports how long\n" +
+			"after its acknowledgement each write is visible on all of them (it writes a marker value at bench\n" +
+			"itself first), and how many writes were not visible everywhere within --grace after the run.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", EnvVars: []string{"DISTKV_ADDR"}, Value: server.DefaultClientAddr, Usage: "servers to spread the clients over, `HOST:PORT[,...]`"},
 			&cli.IntFlag{Name: "clients", Value: 1, Usage: "`N` concurrent clients, each with its own connection"},
@@ -43,6 +45,8 @@ func (e *cliEnv) benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "count", Usage: "run `N` operations in all, instead of for --duration"},
 			&cli.IntFlag{Name: "value-size", Value: 256, Usage: "`BYTES` per value"},
 			&cli.IntFlag{Name: "keys", Value: 10000, Usage: "`N` distinct keys"},
+			&cli.BoolFlag{Name: "visibility", Usage: "with --op set: time each write's visibility on every node of --addr"},
+			&cli.DurationFlag{Name: "grace", Value: 10 * time.Second, Usage: "with --visibility: wait up to `D` after the run for every write to be visible everywhere"},
 			jsonFlag(),
 		},
 		Action: e.benchAction,
@@ -50,23 +54,27 @@ func (e *cliEnv) benchCommand() *cli.Command {
 }
 
 type benchConfig struct {
-	addrs     []string
-	clients   int
-	op        string
-	duration  time.Duration // used when count is 0
-	count     int
-	valueSize int
-	keys      int
+	addrs      []string
+	clients    int
+	op         string
+	duration   time.Duration // used when count is 0
+	count      int
+	valueSize  int
+	keys       int
+	visibility bool
+	grace      time.Duration
 }
 
 func benchFlags(c *cli.Context) (benchConfig, error) {
 	cfg := benchConfig{
-		clients:   c.Int("clients"),
-		op:        c.String("op"),
-		duration:  c.Duration("duration"),
-		count:     c.Int("count"),
-		valueSize: c.Int("value-size"),
-		keys:      c.Int("keys"),
+		clients:    c.Int("clients"),
+		op:         c.String("op"),
+		duration:   c.Duration("duration"),
+		count:      c.Int("count"),
+		valueSize:  c.Int("value-size"),
+		keys:       c.Int("keys"),
+		visibility: c.Bool("visibility"),
+		grace:      c.Duration("grace"),
 	}
 	if c.NArg() > 0 {
 		return cfg, usagef("bench takes no arguments, got %q", c.Args().First())
@@ -96,6 +104,14 @@ func benchFlags(c *cli.Context) (benchConfig, error) {
 		return cfg, usagef("--value-size %d: must not be negative", cfg.valueSize)
 	case cfg.keys < 1:
 		return cfg, usagef("--keys %d: want at least 1", cfg.keys)
+	case cfg.visibility && cfg.op != "set":
+		return cfg, usagef("--visibility needs --op set")
+	case cfg.visibility && cfg.valueSize < visTagLen:
+		return cfg, usagef("--value-size %d: --visibility needs at least %d bytes for its tag", cfg.valueSize, visTagLen)
+	case !cfg.visibility && c.IsSet("grace"):
+		return cfg, usagef("--grace needs --visibility")
+	case cfg.grace < 0:
+		return cfg, usagef("--grace %v: must not be negative", cfg.grace)
 	}
 	return cfg, nil
 }
@@ -190,20 +206,36 @@ func (e *cliEnv) benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var wl workload = setWorkload{}
-	if cfg.op == "get" {
-		wl = getWorkload{}
-	}
 	ctx := c.Context
 	b := newBench(cfg)
+	var wl workload = setWorkload{}
+	var vis *visibility
+	switch {
+	case cfg.visibility:
+		vis = newVisibility(b)
+		wl = vis
+	case cfg.op == "get":
+		wl = getWorkload{}
+	}
 	if err := b.connect(ctx); err != nil {
 		return err
 	}
 	defer b.close()
+	if vis != nil {
+		if err := vis.start(ctx, b); err != nil {
+			return err
+		}
+	}
 	if err := wl.prepare(ctx, b); err != nil {
+		if vis != nil {
+			vis.stop()
+		}
 		return fmt.Errorf("preparing: %w", err)
 	}
 	res := b.run(ctx, wl)
+	if vis != nil {
+		res.vis = vis.finish(ctx, b)
+	}
 	if wantJSON(c) {
 		err = e.printJSON(res.json())
 	} else {
@@ -217,6 +249,8 @@ func (e *cliEnv) benchAction(c *cli.Context) error {
 		return ctx.Err()
 	case res.errors > 0:
 		return failf("%d operations failed; the first: %v", res.errors, res.firstErr)
+	case res.vis != nil:
+		return res.vis.failure()
 	}
 	return nil
 }
@@ -323,6 +357,7 @@ type benchResult struct {
 	errors             int
 	firstErr           error
 	p50, p90, p99, max time.Duration
+	vis                *visResult // with --visibility
 }
 
 // setLatencies computes the percentiles from every recorded latency (it sorts lat).
@@ -361,6 +396,9 @@ func (r *benchResult) text() string {
 		r.cfg.op, r.cfg.clients, strings.Join(r.cfg.addrs, ","), r.cfg.valueSize, r.cfg.keys)
 	fmt.Fprintf(&s, "%d ops in %.3fs: %.1f ops/s, %d errors\n", r.ops, r.elapsed.Seconds(), r.opsPerSec(), r.errors)
 	fmt.Fprintf(&s, "latency ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n", ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max))
+	if r.vis != nil {
+		s.WriteString(r.vis.text())
+	}
 	return s.String()
 }
 
@@ -369,7 +407,7 @@ func (r *benchResult) json() orderedMap {
 	for i, a := range r.cfg.addrs {
 		addrs[i] = a
 	}
-	return orderedMap{
+	m := orderedMap{
 		{"op", r.cfg.op}, {"clients", r.cfg.clients}, {"addrs", addrs},
 		{"value_size", r.cfg.valueSize}, {"keys", r.cfg.keys},
 		{"ops", r.ops}, {"errors", r.errors},
@@ -377,4 +415,8 @@ func (r *benchResult) json() orderedMap {
 		{"ops_per_sec", math.Round(r.opsPerSec()*10) / 10},
 		{"latency_ms", orderedMap{{"p50", ms(r.p50)}, {"p90", ms(r.p90)}, {"p99", ms(r.p99)}, {"max", ms(r.max)}}},
 	}
+	if r.vis != nil {
+		m = append(m, mapItem{"visibility", r.vis.json()})
+	}
+	return m
 }
