@@ -164,7 +164,7 @@ func TestServePull(t *testing.T) {
 		dst.SeeHead(o, h)
 	}
 	for o, miss := range dst.Missing() {
-		got, sup := src.Serve(o, miss, 0)
+		got, sup := src.Serve(o, miss, 0, 0)
 		for _, u := range got {
 			dst.Apply(u)
 		}

@@ -354,13 +354,15 @@ func (n *Node) Digest(p Path) [2]uint64 {
 // holding the ops of it that are still current here (other ops lost to newer versions the
 // peer will get under their own ticks), or, when none is current (superseded, lost a conflict,
 // purged), the tick in superseded: the peer marks those known. Ticks not known here are in
-// neither. At most max updates are returned (0: no limit).
-func (n *Node) Serve(origin string, want RangeSet, max int) (ups []*Update, superseded RangeSet) {
+// neither. It stops after max updates or maxBytes of them, whichever comes first, but always
+// returns at least one update if any is due (0: no limit); the caller asks again for the rest.
+func (n *Node) Serve(origin string, want RangeSet, max, maxBytes int) (ups []*Update, superseded RangeSet) {
 	o := n.origins[origin]
 	if o == nil {
 		return nil, RangeSet{}
 	}
 	have := want.Intersect(o.known)
+	size := 0
 	for _, r := range have.Ranges() {
 		for t := r.Start; t < r.End; t++ {
 			first := o.current[t]
@@ -368,7 +370,7 @@ func (n *Node) Serve(origin string, want RangeSet, max int) (ups []*Update, supe
 				superseded.Add(t)
 				continue
 			}
-			if max > 0 && len(ups) >= max {
+			if (max > 0 && len(ups) >= max) || (maxBytes > 0 && size >= maxBytes) {
 				return ups, superseded
 			}
 			u := &Update{Origin: origin, Tick: t, Tock: first.tock}
@@ -376,6 +378,7 @@ func (n *Node) Serve(origin string, want RangeSet, max int) (ups []*Update, supe
 				u.Ops = append(u.Ops, e.op())
 			}
 			ups = append(ups, u)
+			size += u.Size()
 		}
 	}
 	return ups, superseded

@@ -137,7 +137,7 @@ func TestServeSuperseded(t *testing.T) {
 	write(t, n, StringPath("m", "1"), enc(3))                                                                   // 7: supersedes half of 6
 	n.Purge(map[string]uint64{"me~1": 4})
 
-	ups, sup := n.Serve("me~1", Upto(20), 0)
+	ups, sup := n.Serve("me~1", Upto(20), 0, 0)
 	if !sup.Equal(NewRangeSet(Range{1, 3}, Range{4, 5})) {
 		t.Errorf("superseded = %v, want 1-2,4", sup)
 	}
@@ -164,21 +164,21 @@ func TestServeSuperseded(t *testing.T) {
 		}
 	}
 	// max bounds the updates.
-	ups, _ = n.Serve("me~1", Upto(20), 2)
+	ups, _ = n.Serve("me~1", Upto(20), 2, 0)
 	if len(ups) != 2 || ups[0].Tick != 3 || ups[1].Tick != 5 {
 		t.Errorf("Serve max 2: %v", ups)
 	}
 	// Ticks not known here are in neither result.
-	ups, sup = n.Serve("me~1", NewRangeSet(Range{8, 100}), 0)
+	ups, sup = n.Serve("me~1", NewRangeSet(Range{8, 100}), 0, 0)
 	if len(ups) != 0 || !sup.Empty() {
 		t.Errorf("unknown ticks: %v %v", ups, sup)
 	}
-	if ups, sup := n.Serve("nobody", Upto(5), 0); ups != nil || !sup.Empty() {
+	if ups, sup := n.Serve("nobody", Upto(5), 0, 0); ups != nil || !sup.Empty() {
 		t.Error("unknown origin")
 	}
 	// A peer that pulls everything ends with the same live entries and known ticks.
 	peer := New(Config{Origin: "peer~1"})
-	ups, sup = n.Serve("me~1", Upto(n.Tick()), 0)
+	ups, sup = n.Serve("me~1", Upto(n.Tick()), 0, 0)
 	for _, u := range ups {
 		// round trip through the wire, as a real pull would
 		d, err := DecodeUpdate(u.AppendMsgpack(nil))

@@ -339,7 +339,7 @@ func (c *cluster) handle(from wire.Hello, t byte, b []byte, bw *bufio.Writer) er
 			return err
 		}
 		s.mu.Lock()
-		ups, sup := s.node.Serve(p.Origin, p.Ticks, 4096)
+		ups, sup := s.node.Serve(p.Origin, p.Ticks, 4096, c.frameBudget())
 		s.mu.Unlock()
 		reply := wire.PullReply{Origin: p.Origin, Updates: ups, Superseded: sup}
 		return flushFrame(bw, wire.MsgPullReply, reply.Append(nil))
@@ -384,27 +384,48 @@ func (c *cluster) localVector() wire.Vector {
 		Purge: s.node.PurgeWatermark(), Digest: s.node.Digest(nil), Tock: s.node.Tock(), Ready: ready}
 }
 
-// sendState streams this node's full state: the vector first, then every entry in chunks, each
-// chunk taken under the lock for a moment. Entries changed meanwhile are sent newer than the
-// vector says, which the receiver's conflict rule handles.
+// frameBudget is how many bytes of updates one frame may carry: half the frame cap, so that
+// the encoding's overhead never pushes a frame over it.
+func (c *cluster) frameBudget() int { return c.s.cfg.MaxPeerFrame / 2 }
+
+// sendState streams this node's full state: the vector first, then every entry in frames of
+// at most frameBudget bytes, each few entries taken under the lock for a moment. Entries
+// changed meanwhile are sent newer than the vector says, which the receiver's conflict rule
+// handles.
 func (c *cluster) sendState(bw *bufio.Writer) error {
 	if err := flushFrame(bw, wire.MsgStateHeader, c.localVector().Append(nil)); err != nil {
 		return err
 	}
 	var after node.Path
+	var batch []*node.Update
 	var buf []byte
+	size := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		buf = wire.AppendUpdates(buf[:0], batch)
+		batch, size = batch[:0], 0
+		return gossip.WriteFrame(bw, wire.MsgStateChunk, buf)
+	}
 	for {
-		var batch []*node.Update
+		var got []*node.Update
 		c.s.mu.Lock()
-		next := c.s.node.Entries(after, 1024, func(u *node.Update) { batch = append(batch, u) })
+		next := c.s.node.Entries(after, 256, func(u *node.Update) { got = append(got, u) })
 		c.s.mu.Unlock()
-		if len(batch) > 0 {
-			buf = wire.AppendUpdates(buf[:0], batch)
-			if err := gossip.WriteFrame(bw, wire.MsgStateChunk, buf); err != nil {
-				return err
+		for _, u := range got {
+			if size+u.Size() > c.frameBudget() {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
+			batch = append(batch, u)
+			size += u.Size()
 		}
 		if next == nil {
+			if err := flush(); err != nil {
+				return err
+			}
 			return flushFrame(bw, wire.MsgStateEnd, nil)
 		}
 		after = next

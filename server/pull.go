@@ -145,13 +145,22 @@ func (p *puller) once() {
 			continue
 		}
 		src, ok := p.source(o, hint)
-		if ok {
+		// A reply is capped in bytes: keep pulling from this source while it makes progress.
+		for ok && !miss.Empty() {
 			ctx, cancel := context.WithTimeout(p.c.ctx, 10*time.Second)
 			err := p.c.pullFrom(ctx, src, o, miss)
 			cancel()
 			if err != nil {
 				s.log.Debug("pull failed", "origin", o, "from", src.Name, "err", err)
+				break
 			}
+			s.mu.Lock()
+			left := miss.Intersect(s.node.MissingOf(o))
+			s.mu.Unlock()
+			if left.Len() >= miss.Len() {
+				break
+			}
+			miss = left
 		}
 		p.mu.Lock()
 		p.tries[o]++
