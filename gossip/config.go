@@ -54,6 +54,11 @@ type Config struct {
 	// at those levels, everything else at debug. Nil means slog.Default().
 	Logger *slog.Logger
 
+	// ForgetAfter, if set, replaces the profile's time after which a failed member is
+	// forgotten (serf's ReconnectTimeout and TombstoneTimeout). Until then a failed member still
+	// counts as a member: distkv's housekeeper does not purge tombstones without it.
+	ForgetAfter time.Duration
+
 	// tune, if set, edits the finished serf configuration. Tests use it to
 	// isolate one mechanism (e.g. turn push/pull off).
 	tune func(*serf.Config)
@@ -129,6 +134,9 @@ func (cfg *Config) serfConfig(ch chan serf.Event, closing *atomic.Bool) (*serf.C
 		testProfile(sc)
 	default:
 		return nil, fmt.Errorf("gossip: config: unknown Profile %q", cfg.Profile)
+	}
+	if cfg.ForgetAfter > 0 {
+		sc.ReconnectTimeout, sc.TombstoneTimeout = cfg.ForgetAfter, cfg.ForgetAfter
 	}
 	if cfg.tune != nil {
 		cfg.tune(sc)

@@ -35,6 +35,12 @@ type cluster struct {
 	events []*node.Update         // local updates not yet announced over serf
 	ready  bool
 
+	// peak is the largest membership seen (failed members count, members that left do not):
+	// only a strict majority of it may purge tombstones, so that of two sides that forgot each
+	// other in a long partition at most one purges, and the other keeps its deletes for the
+	// resync (docs/housekeeping.md).
+	peak int
+
 	puller   *puller
 	wm       housekeeper.Watermark
 	house    houseState
@@ -70,11 +76,12 @@ func (s *Server) startCluster(ctx context.Context) error {
 	origin := s.node.Origin()
 	s.mu.Unlock()
 	g, err := gossip.New(gossip.Config{
-		Name:      cfg.Name,
-		BindAddr:  cfg.GossipAddr,
-		Transport: cfg.Transport,
-		Profile:   cfg.Profile,
-		Logger:    s.log,
+		Name:        cfg.Name,
+		BindAddr:    cfg.GossipAddr,
+		Transport:   cfg.Transport,
+		Profile:     cfg.Profile,
+		ForgetAfter: cfg.ForgetAfter,
+		Logger:      s.log,
 		Tags: map[string]string{tagPeer: c.peerAddr, tagClient: cfg.ClientAddr,
 			tagReady: "0", tagOrigin: origin},
 	})
@@ -92,6 +99,8 @@ func (s *Server) startCluster(ctx context.Context) error {
 
 	if len(cfg.Join) > 0 {
 		c.join(ctx)
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.rejoinLoop() }()
 	}
 	if err := c.catchUp(ctx); err != nil {
 		s.log.Warn("catching up with the network failed; serving what we have", "err", err)
@@ -137,27 +146,45 @@ func (c *cluster) join(ctx context.Context) {
 			return
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			c.s.log.Warn("could not reach any --join address; starting alone", "err", err)
-			go c.retryJoin()
+			c.s.log.Warn("could not reach any --join address; starting alone, retrying in the background", "err", err)
 			return
 		}
 		time.Sleep(delay)
 	}
 }
 
-func (c *cluster) retryJoin() {
+// rejoinLoop keeps the --join addresses in the network: serf forgets a member that stayed
+// failed for ForgetAfter and stops reconnecting to it, so after a long partition nothing would
+// bring the sides together again. Joining an address that is already a member is cheap.
+func (c *cluster) rejoinLoop() {
+	every := time.Minute
+	if c.s.cfg.Profile == gossip.ProfileTest {
+		every = 2 * time.Second
+	}
 	for {
 		select {
 		case <-c.stop:
 			return
-		case <-time.After(10 * time.Second):
+		case <-time.After(every):
 		}
-		if len(c.others(true)) > 0 {
-			return
+		alive := map[string]bool{}
+		for _, m := range c.g.Members() {
+			if m.Status == gossip.StatusAlive {
+				alive[m.Addr] = true
+			}
 		}
-		if n, _ := c.g.Join(c.s.cfg.Join); n > 0 {
+		var lost []string
+		for _, a := range c.s.cfg.Join {
+			if !alive[a] && a != c.s.cfg.GossipAddr {
+				lost = append(lost, a)
+			}
+		}
+		if len(lost) == 0 {
+			continue
+		}
+		if n, _ := c.g.Join(lost); n > 0 {
+			c.s.log.Info("rejoined", "addrs", lost)
 			c.kickHouse()
-			return
 		}
 	}
 }
@@ -192,6 +219,35 @@ func (c *cluster) peerByName(name string) (peerInfo, bool) {
 		}
 	}
 	return peerInfo{}, false
+}
+
+// members returns the names of every member serf still remembers and that has not left:
+// alive, leaving or failed. The purge watermark needs all of them.
+func (c *cluster) members() []string {
+	var out []string
+	for _, m := range c.g.Members() {
+		if m.Status != gossip.StatusLeft {
+			out = append(out, m.Name)
+		}
+	}
+	c.mu.Lock()
+	c.peak = max(c.peak, len(out))
+	c.mu.Unlock()
+	return out
+}
+
+// majority reports whether n members are a strict majority of the largest membership seen.
+func (c *cluster) majority(n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return 2*n > c.peak
+}
+
+// left lowers the peak for members that left gracefully: they are gone on purpose.
+func (c *cluster) left(n int) {
+	c.mu.Lock()
+	c.peak = max(c.peak-n, 1)
+	c.mu.Unlock()
 }
 
 // ranking returns the housekeeping ranking of the alive ready members, this node included when

@@ -39,6 +39,10 @@ type Config struct {
 	Join       []string
 	// Profile selects gossip timings: "lan" (default) or "test".
 	Profile string
+	// ForgetAfter is how long a failed member stays a member (default: the gossip profile's,
+	// 1h for lan). Tombstones are purged only when every member answered, so a partition holds
+	// purges back; a node away longer than this is forgotten and resyncs when it returns.
+	ForgetAfter time.Duration
 	// JoinTimeout bounds the wait for the first contact with --join addresses; a node that
 	// cannot reach any starts alone and keeps trying in the background. Default 15s.
 	JoinTimeout time.Duration

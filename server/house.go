@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,7 +79,18 @@ func (c *cluster) round(ctx context.Context, rank []string) {
 			got = append(got, vs[i])
 		}
 	}
-	complete := len(got) == len(rank)
+	reachable := len(got) == len(rank)
+	// The watermark needs every member serf remembers, failed ones included: during a
+	// partition neither side may purge, or old versions from the other side would come back.
+	complete := reachable
+	members := c.members()
+	for _, name := range members {
+		if !slices.Contains(rank, name) {
+			complete = false // failed, or not ready yet
+		}
+	}
+	// Beyond the forget horizon the other side is no member any more: only a majority purges.
+	complete = complete && c.majority(len(members))
 
 	byMember := map[string][]wire.Repair{}
 	for _, r := range housekeeper.Plan(got) {
@@ -87,7 +99,8 @@ func (c *cluster) round(ctx context.Context, rank []string) {
 	for member, rs := range byMember {
 		c.tell(member, wire.MsgRepair, wire.AppendRepairs(nil, rs))
 	}
-	converged := complete && housekeeper.Converged(got)
+	// Converged: every member this housekeeper can reach holds the same state.
+	converged := reachable && housekeeper.Converged(got)
 	if complete {
 		wm, _ := c.wm.Round(got)
 		if len(wm) > 0 {
@@ -98,7 +111,7 @@ func (c *cluster) round(ctx context.Context, rank []string) {
 			}
 		}
 	}
-	if complete && len(byMember) == 0 && !converged {
+	if reachable && len(byMember) == 0 && !converged {
 		c.s.log.Error("housekeeper: members know the same ticks but their trees differ", "members", rank)
 	}
 	c.mu.Lock()

@@ -112,6 +112,9 @@ func (c *cluster) onEvent(ev gossip.Event) {
 			// A join may be a healed partition, an update a node turning ready: reconcile now.
 			c.kickHouse()
 		case gossip.MemberFailed, gossip.MemberLeave, gossip.MemberReap:
+			if e.Kind == gossip.MemberLeave {
+				c.left(len(e.Members))
+			}
 			for _, m := range e.Members {
 				c.mu.Lock()
 				if ps := c.peers[m.Name]; ps != nil {

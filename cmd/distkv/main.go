@@ -135,6 +135,7 @@ func (e *cliEnv) app() *cli.App {
 			e.serverCommand(),
 			e.clientCommand(),
 			e.benchCommand(),
+			e.snapshotCommand(),
 			{
 				Name:   "version",
 				Usage:  "print the version",

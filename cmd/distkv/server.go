@@ -33,6 +33,8 @@ func (e *cliEnv) serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "peer-addr", EnvVars: []string{"DISTKV_PEER_ADDR"}, Usage: "serve the peer data plane on `HOST:PORT`"},
 			&cli.StringSliceFlag{Name: "join", EnvVars: []string{"DISTKV_JOIN"}, Usage: "join the cluster through these members' gossip addresses, `HOST:PORT[,...]`"},
 			&cli.StringFlag{Name: "profile", EnvVars: []string{"DISTKV_PROFILE"}, Value: "lan", Usage: "gossip timings: `lan|test`"},
+			&cli.DurationFlag{Name: "forget-after", EnvVars: []string{"DISTKV_FORGET_AFTER"},
+				Usage: "forget a member failed this `long` (default: the profile's, 1h for lan); tombstones wait for failed members"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"DISTKV_LOG_LEVEL"}, Value: "info", Usage: "log `LEVEL`: debug, info, warn or error"},
 			&cli.BoolFlag{Name: "log-json", EnvVars: []string{"DISTKV_LOG_JSON"}, Usage: "log JSON lines instead of text"},
 		},
@@ -86,6 +88,7 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 			cfg.Join = append(cfg.Join, a)
 		}
 	}
+	cfg.ForgetAfter = c.Duration("forget-after")
 	switch p := c.String("profile"); p {
 	case "lan", "test":
 		cfg.Profile = p
