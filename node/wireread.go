@@ -405,3 +405,64 @@ func ParsePathBytes(b []byte) (Path, error) {
 	}
 	return p, err
 }
+
+// TickMap reads a map from origin to tick, {origin: uint}.
+func (r *Reader) TickMap() (map[string]uint64, error) {
+	n, err := r.MapLen()
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]uint64, min(n, 1024))
+	for i := 0; i < n; i++ {
+		k, err := r.Str()
+		if err != nil {
+			return nil, err
+		}
+		if m[k], err = r.Uint(); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// VectorMap reads a map from origin to range set, {origin: rangeset}.
+func (r *Reader) VectorMap() (map[string]RangeSet, error) {
+	n, err := r.MapLen()
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]RangeSet, min(n, 1024))
+	for i := 0; i < n; i++ {
+		k, err := r.Str()
+		if err != nil {
+			return nil, err
+		}
+		if m[k], err = r.RangeSet(); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// StringField returns the string value of key in the msgpack map b.
+func StringField(b []byte, key string) (string, bool) {
+	r := NewReader(b)
+	n, err := r.MapLen()
+	if err != nil {
+		return "", false
+	}
+	for i := 0; i < n; i++ {
+		k, err := r.Str()
+		if err != nil {
+			return "", false
+		}
+		if k == key {
+			s, err := r.Str()
+			return s, err == nil
+		}
+		if _, err := r.Raw(); err != nil {
+			return "", false
+		}
+	}
+	return "", false
+}

@@ -3,11 +3,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t=${1:-5s}
-grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do
   pkg=./$(dirname "${f#./}")
   for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
     echo "fuzz $pkg $name ($t)"
-    go test -run=NONE -fuzz="^${name}\$" -fuzztime="$t" "$pkg" >/tmp/fuzz.$$.log 2>&1 || { cat /tmp/fuzz.$$.log; exit 1; }
+    if ! go test -run=NONE -fuzz="^${name}\$" -fuzztime="$t" "$pkg" >"$log" 2>&1; then
+      # Go's fuzzer fails with "context deadline exceeded" when -fuzztime ends while it is
+      # still minimising a new input; a real finding always writes its failing input.
+      if grep -q "context deadline exceeded" "$log" && ! grep -q "Failing input written" "$log"; then
+        echo "  (fuzz time ended during minimisation; no failure found)"
+        continue
+      fi
+      cat "$log"
+      exit 1
+    fi
   done
 done
 echo "fuzz: all targets clean"

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/distkv/distkv/clientproto"
@@ -40,6 +41,8 @@ type cluster struct {
 	// other in a long partition at most one purges, and the other keeps its deletes for the
 	// resync (docs/housekeeping.md).
 	peak int
+
+	resyncing atomic.Bool // one resync at a time
 
 	puller   *puller
 	wm       housekeeper.Watermark
@@ -102,8 +105,19 @@ func (s *Server) startCluster(ctx context.Context) error {
 		c.wg.Add(1)
 		go func() { defer c.wg.Done(); c.rejoinLoop() }()
 	}
-	if err := c.catchUp(ctx); err != nil {
-		s.log.Warn("catching up with the network failed; serving what we have", "err", err)
+	// The client port opens only once the node holds the network's state. Retry while there
+	// are ready peers to learn from; with none left, this node is the network.
+	for delay, deadline := 200*time.Millisecond, time.Now().Add(2*time.Minute); ; delay = min(2*delay, 5*time.Second) {
+		err := c.catchUp(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			s.log.Error("catching up with the network failed; serving what this node has", "err", err)
+			break
+		}
+		s.log.Warn("catching up with the network failed; retrying", "err", err, "in", delay)
+		time.Sleep(delay)
 	}
 	c.mu.Lock()
 	c.ready = true

@@ -181,6 +181,9 @@ func (c *cluster) repair(rs []wire.Repair) {
 // state instead, or it would keep entries whose deletes were already purged everywhere.
 func (c *cluster) purge(wm map[string]uint64, from string) {
 	s := c.s
+	if c.resyncing.Load() {
+		return // the resync takes the donor's watermark with its state
+	}
 	s.mu.Lock()
 	behind := s.node.Behind(wm)
 	if !behind {
@@ -188,9 +191,22 @@ func (c *cluster) purge(wm map[string]uint64, from string) {
 	}
 	s.mu.Unlock()
 	if behind {
-		s.log.Warn("behind the purge watermark: resynchronising from a peer", "from", from)
-		go c.resync(from)
+		c.startResync(from)
 	}
+}
+
+// startResync runs one resync at a time.
+func (c *cluster) startResync(from string) {
+	if !c.resyncing.CompareAndSwap(false, true) {
+		return
+	}
+	c.s.log.Warn("behind the purge watermark: resynchronising from a peer", "from", from)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.resyncing.Store(false)
+		c.resync(from)
+	}()
 }
 
 // resync replaces this node's state with a donor's, then re-applies those of its own entries

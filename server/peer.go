@@ -15,6 +15,9 @@ import (
 	"github.com/distkv/distkv/node"
 )
 
+// errBehind stops a pull whose peer purged tombstones this node never saw.
+var errBehind = errors.New("server: behind the peer's purge watermark; resynchronising")
+
 // pushBatchBytes bounds one push frame; a single larger update still goes alone.
 const pushBatchBytes = 1 << 20
 
@@ -204,6 +207,15 @@ func (c *cluster) pullFrom(ctx context.Context, p peerInfo, origin string, ticks
 		if err != nil {
 			return false, err
 		}
+		c.s.mu.Lock()
+		behind := c.s.node.Behind(r.Purge)
+		c.s.mu.Unlock()
+		if behind {
+			// Its superseded ticks may be deletes it purged, which this node never saw:
+			// marking them known would keep the deleted values for good.
+			c.startResync(p.Name)
+			return false, errBehind
+		}
 		c.s.applyRemote(r.Updates, r.Origin, r.Superseded)
 		return false, nil
 	})
@@ -340,8 +352,9 @@ func (c *cluster) handle(from wire.Hello, t byte, b []byte, bw *bufio.Writer) er
 		}
 		s.mu.Lock()
 		ups, sup := s.node.Serve(p.Origin, p.Ticks, 4096, c.frameBudget())
+		wm := s.node.PurgeWatermark() // under the same lock: it covers exactly what Serve saw
 		s.mu.Unlock()
-		reply := wire.PullReply{Origin: p.Origin, Updates: ups, Superseded: sup}
+		reply := wire.PullReply{Origin: p.Origin, Updates: ups, Superseded: sup, Purge: wm}
 		return flushFrame(bw, wire.MsgPullReply, reply.Append(nil))
 	case wire.MsgVectorReq:
 		return flushFrame(bw, wire.MsgVector, c.localVector().Append(nil))

@@ -146,7 +146,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.started = time.Now()
 	s.ready.Store(true)
-	s.log.Info("serving clients", "addr", s.listener.Addr().String(), "origin", s.node.Origin())
+	s.mu.Lock()
+	origin := s.node.Origin()
+	s.mu.Unlock()
+	s.log.Info("serving clients", "addr", s.listener.Addr().String(), "origin", origin)
 	go func() {
 		select {
 		case <-ctx.Done():

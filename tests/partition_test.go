@@ -19,13 +19,11 @@ import (
 
 // TestPartitionRealProcesses runs five `distkv server` processes (--profile test), each in
 // its own network namespace, splits them 3|2 by moving two nodes' links to another bridge,
-// lets both sides write (10 000 updates each, 1 000 under -short; to their own paths and to
-// paths both sides write), heals, and waits until every node reports the same digest. Then
-// every node's full tree must be identical, and every path must hold the acknowledged version
-// with the highest (tock, origin). The time from the heal to identical digests is logged.
-//
-// Only sets: deletes during a split hit the purge watermark's partition bugs that the
-// in-process tests (server/partition_*_test.go) demonstrate, and would only repeat them here.
+// lets both sides write (10 000 updates each, 1 000 under -short; sets and deletes, to their
+// own paths and to paths both sides write), heals, and waits until every node reports the
+// same digest. Then every node's full tree must be identical, and every path must hold the
+// acknowledged version with the highest (tock, origin) (nothing, if that is a delete). The
+// time from the heal to identical digests is logged.
 func TestPartitionRealProcesses(t *testing.T) {
 	perSide := 10000
 	if testing.Short() {
@@ -152,10 +150,11 @@ func nsWaitMembers(t *testing.T, srv []*nsServer, groups [][]int, timeout time.D
 
 // nsAck is one acknowledged write.
 type nsAck struct {
-	path  node.Path
-	value []byte
-	head  node.Link
-	tock  uint64
+	path    node.Path
+	value   []byte
+	deleted bool
+	head    node.Link
+	tock    uint64
 }
 
 type nsAcks struct {
@@ -170,7 +169,7 @@ func (a *nsAcks) add(x nsAck) {
 }
 
 // nsLoad makes n writes spread over the nodes of one side, 8 connections per node: 70% to
-// the side's own paths, 30% to paths both sides write.
+// the side's own paths, 30% to paths both sides write; one in ten is a delete.
 func nsLoad(t *testing.T, srv []*nsServer, side []int, name string, n int, acks *nsAcks) {
 	const conns = 8
 	var wg sync.WaitGroup
@@ -204,7 +203,17 @@ func nsLoad(t *testing.T, srv []*nsServer, side []int, name string, n int, acks 
 						p = node.StringPath("shared", fmt.Sprint(rng.IntN(500)))
 					}
 					raw, _ := client.Encode(fmt.Sprintf("%s.%s.%d.%d", name, srv[i].name, c, j))
-					r, err := cl.Set(ctx, p, raw)
+					del := rng.IntN(10) == 0
+					var r client.WriteResult
+					var err error
+					if del {
+						r, err = cl.Delete(ctx, p)
+						if err == nil && !r.Changed {
+							continue // nothing to delete: no version made
+						}
+					} else {
+						r, err = cl.Set(ctx, p, raw)
+					}
 					if err == nil && len(r.Chain) == 0 {
 						err = fmt.Errorf("write acknowledged without a chain")
 					}
@@ -216,7 +225,10 @@ func nsLoad(t *testing.T, srv []*nsServer, side []int, name string, n int, acks 
 						mu.Unlock()
 						return
 					}
-					acks.add(nsAck{path: p, value: raw, head: r.Chain[0], tock: r.Tock})
+					if del {
+						raw = nil
+					}
+					acks.add(nsAck{path: p, value: raw, deleted: del, head: r.Chain[0], tock: r.Tock})
 				}
 			}()
 		}
@@ -335,7 +347,7 @@ func nsCompareTrees(t *testing.T, na string, a map[string]client.Entry, nb strin
 }
 
 // nsCheckWinners checks that every path written holds the acknowledged version with the
-// highest (tock, origin), and nothing else is in the tree.
+// highest (tock, origin), or nothing if that is a delete, and nothing else is in the tree.
 func nsCheckWinners(t *testing.T, tree map[string]client.Entry, acks *nsAcks) {
 	t.Helper()
 	win := map[string]nsAck{}
@@ -346,11 +358,15 @@ func nsCheckWinners(t *testing.T, tree map[string]client.Entry, acks *nsAcks) {
 			win[k] = a
 		}
 	}
-	bad := 0
+	bad, live := 0, 0
 	for k, w := range win {
 		e, ok := tree[k]
 		why := ""
 		switch {
+		case w.deleted:
+			if ok {
+				why = fmt.Sprintf("deleted, but the path holds %v@%d", e.Chain, e.Tock)
+			}
 		case !ok:
 			why = "the path holds nothing"
 		case len(e.Chain) == 0 || e.Chain[0] != w.head || e.Tock != w.tock:
@@ -358,14 +374,17 @@ func nsCheckWinners(t *testing.T, tree map[string]client.Entry, acks *nsAcks) {
 		case !bytes.Equal(e.Value, w.value):
 			why = fmt.Sprintf("the value is %x", e.Value)
 		}
+		if !w.deleted {
+			live++
+		}
 		if why != "" {
 			if bad++; bad <= 10 {
-				t.Errorf("%s: the winner is %v@%d: %s", w.path, w.head, w.tock, why)
+				t.Errorf("%s: the winner is %v@%d (deleted %v): %s", w.path, w.head, w.tock, w.deleted, why)
 			}
 		}
 	}
-	if len(tree) != len(win) {
-		t.Errorf("the tree holds %d entries, %d paths were written", len(tree), len(win))
+	if len(tree) != live {
+		t.Errorf("the tree holds %d entries, %d paths were written and not deleted last", len(tree), live)
 	}
 	if bad > 10 {
 		t.Errorf("%d wrong winners in all", bad)

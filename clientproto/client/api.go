@@ -212,26 +212,8 @@ func (c *Client) SnapshotNow(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return rawPath(r.Raw)
-}
-
-func rawPath(b []byte) (string, error) {
-	r := node.NewReader(b)
-	n, err := r.MapLen()
-	if err != nil {
-		return "", err
-	}
-	for i := 0; i < n; i++ {
-		k, err := r.Str()
-		if err != nil {
-			return "", err
-		}
-		if k == "file" {
-			return r.Str()
-		}
-		if _, err := r.Raw(); err != nil {
-			return "", err
-		}
+	if f, ok := node.StringField(r.Raw, "file"); ok {
+		return f, nil
 	}
 	return "", fmt.Errorf("%w: snapshot reply without file", clientproto.ErrServer)
 }

@@ -85,31 +85,8 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 		return nil, err
 	}
 	c.ServerNode = m.Node
-	if r, err := parseGreetingOrigin(m.Raw); err == nil {
-		c.ServerOrigin = r
-	}
+	c.ServerOrigin, _ = node.StringField(m.Raw, "origin")
 	return c, nil
-}
-
-func parseGreetingOrigin(b []byte) (string, error) {
-	r := node.NewReader(b)
-	n, err := r.MapLen()
-	if err != nil {
-		return "", err
-	}
-	for i := 0; i < n; i++ {
-		k, err := r.Str()
-		if err != nil {
-			return "", err
-		}
-		if k == "origin" {
-			return r.Str()
-		}
-		if _, err := r.Raw(); err != nil {
-			return "", err
-		}
-	}
-	return "", errors.New("no origin")
 }
 
 // Close closes the connection; pending calls fail with ErrClosed.

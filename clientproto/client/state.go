@@ -72,13 +72,13 @@ func parseState(b []byte) (*State, error) {
 				}
 			}
 		case "known":
-			st.Known, err = readVector(r)
+			st.Known, err = r.VectorMap()
 		case "missing":
-			st.Missing, err = readVector(r)
+			st.Missing, err = r.VectorMap()
 		case "nodes":
-			st.Highest, err = readTicks(r)
+			st.Highest, err = r.TickMap()
 		case "purge":
-			st.Purge, err = readTicks(r)
+			st.Purge, err = r.TickMap()
 		default:
 			_, err = r.Raw()
 		}
@@ -87,42 +87,6 @@ func parseState(b []byte) (*State, error) {
 		}
 	}
 	return st, nil
-}
-
-func readVector(r *node.Reader) (map[string]node.RangeSet, error) {
-	n, err := r.MapLen()
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]node.RangeSet, n)
-	for i := 0; i < n; i++ {
-		k, err := r.Str()
-		if err != nil {
-			return nil, err
-		}
-		if m[k], err = r.RangeSet(); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
-
-func readTicks(r *node.Reader) (map[string]uint64, error) {
-	n, err := r.MapLen()
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]uint64, n)
-	for i := 0; i < n; i++ {
-		k, err := r.Str()
-		if err != nil {
-			return nil, err
-		}
-		if m[k], err = r.Uint(); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
 }
 
 // Dump streams the server's whole state as snapshot entries: fn gets one update per written

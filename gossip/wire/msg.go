@@ -45,6 +45,9 @@ type PullReply struct {
 	Origin     string
 	Updates    []*node.Update
 	Superseded node.RangeSet
+	// Purge is the peer's purge watermark when it answered: superseded ticks at or below it
+	// may be deletes it purged, so a puller behind it must resync instead of marking them.
+	Purge map[string]uint64
 }
 
 // Vector is a member's state summary, for the housekeeper and for state transfer headers.
@@ -132,14 +135,15 @@ func DecodePull(b []byte) (p Pull, err error) {
 }
 
 func (p PullReply) Append(b []byte) []byte {
-	b = node.AppendString(node.AppendArrayLen(b, 3), p.Origin)
+	b = node.AppendString(node.AppendArrayLen(b, 4), p.Origin)
 	b = AppendUpdates(b, p.Updates)
-	return p.Superseded.AppendMsgpack(b)
+	b = p.Superseded.AppendMsgpack(b)
+	return appendTicks(b, p.Purge)
 }
 
 func DecodePullReply(b []byte) (p PullReply, err error) {
 	r := node.NewReader(b)
-	if err = fields(r, 3); err != nil {
+	if err = fields(r, 3); err != nil { // the purge watermark, 4th, came later
 		return p, err
 	}
 	if p.Origin, err = r.Str(); err != nil {
@@ -148,7 +152,12 @@ func DecodePullReply(b []byte) (p PullReply, err error) {
 	if p.Updates, err = readUpdates(r); err != nil {
 		return p, err
 	}
-	p.Superseded, err = r.RangeSet()
+	if p.Superseded, err = r.RangeSet(); err != nil {
+		return p, err
+	}
+	if r.Len() > 0 {
+		p.Purge, err = r.TickMap()
+	}
 	return p, err
 }
 
@@ -159,24 +168,6 @@ func appendTicks(b []byte, m map[string]uint64) []byte {
 		b = node.AppendUint(node.AppendString(b, k), m[k])
 	}
 	return b
-}
-
-func readTicks(r *node.Reader) (map[string]uint64, error) {
-	n, err := r.MapLen()
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]uint64, min(n, 1024))
-	for i := 0; i < n; i++ {
-		k, err := r.Str()
-		if err != nil {
-			return nil, err
-		}
-		if m[k], err = r.Uint(); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -214,24 +205,13 @@ func DecodeVector(b []byte) (v Vector, err error) {
 	if v.Origin, err = r.Str(); err != nil {
 		return v, err
 	}
-	n, err := r.MapLen()
-	if err != nil {
+	if v.Known, err = r.VectorMap(); err != nil {
 		return v, err
 	}
-	v.Known = make(map[string]node.RangeSet, min(n, 1024))
-	for i := 0; i < n; i++ {
-		k, err := r.Str()
-		if err != nil {
-			return v, err
-		}
-		if v.Known[k], err = r.RangeSet(); err != nil {
-			return v, err
-		}
-	}
-	if v.Highest, err = readTicks(r); err != nil {
+	if v.Highest, err = r.TickMap(); err != nil {
 		return v, err
 	}
-	if v.Purge, err = readTicks(r); err != nil {
+	if v.Purge, err = r.TickMap(); err != nil {
 		return v, err
 	}
 	if err = fields(r, 2); err != nil {
@@ -290,7 +270,7 @@ func DecodeRepairs(b []byte) ([]Repair, error) {
 // AppendWatermark and DecodeWatermark carry a purge watermark.
 func AppendWatermark(b []byte, wm map[string]uint64) []byte { return appendTicks(b, wm) }
 
-func DecodeWatermark(b []byte) (map[string]uint64, error) { return readTicks(node.NewReader(b)) }
+func DecodeWatermark(b []byte) (map[string]uint64, error) { return node.NewReader(b).TickMap() }
 
 // fields reads an array header that must have at least n items (later versions may add more
 // at the end; readers of this version ignore them by decoding only what they know, which is
