@@ -57,11 +57,12 @@ func TestPartitionRealProcesses(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("both sides wrote %d updates each in %v", perSide, time.Since(start).Round(time.Millisecond))
+	t.Logf("both sides made %d writes each in %v (%d acknowledged versions in all: a delete of an absent path makes none)",
+		perSide, time.Since(start).Round(time.Millisecond), len(acks.list))
 
 	w.heal()
 	digests, converged := nsWaitConverged(t, srv, 120*time.Second)
-	t.Logf("heal with %d updates written on each side: every node reports the same digest %v after the heal, the same known ticks and nothing missing %v after",
+	t.Logf("heal with %d writes made on each side: every node reports the same digest %v after the heal, the same known ticks and nothing missing %v after",
 		perSide, digests.Round(time.Millisecond), converged.Round(time.Millisecond))
 
 	trees := make([]map[string]client.Entry, N)

@@ -143,8 +143,12 @@ func (p PullReply) Append(b []byte) []byte {
 
 func DecodePullReply(b []byte) (p PullReply, err error) {
 	r := node.NewReader(b)
-	if err = fields(r, 3); err != nil { // the purge watermark, 4th, came later
+	n, err := r.ArrayLen()
+	if err != nil {
 		return p, err
+	}
+	if n < 3 { // the purge watermark, 4th, came later
+		return p, fmt.Errorf("%w: %d fields, want 3", node.ErrWire, n)
 	}
 	if p.Origin, err = r.Str(); err != nil {
 		return p, err
@@ -155,7 +159,7 @@ func DecodePullReply(b []byte) (p PullReply, err error) {
 	if p.Superseded, err = r.RangeSet(); err != nil {
 		return p, err
 	}
-	if r.Len() > 0 {
+	if n >= 4 {
 		p.Purge, err = r.TickMap()
 	}
 	return p, err
