@@ -417,3 +417,13 @@ func (n *Node) ByTick(origin string, tick uint64) (Entry, bool) {
 	e := o.current[tick]
 	return e.view(e.path(), n.cfg.ChainLen), true
 }
+
+// CarryStats adds another node's counters to this one's, so that counters keep growing when
+// the caller replaces a node with a fresh one (a resync).
+func (n *Node) CarryStats(s Stats) {
+	n.stats.Local += s.Local
+	n.stats.Applied += s.Applied
+	n.stats.Duplicates += s.Duplicates
+	n.stats.Conflicts += s.Conflicts
+	n.stats.Purged += s.Purged
+}

@@ -256,6 +256,7 @@ func (c *cluster) resync(donorName string) {
 	}
 	fresh.SeeTock(old.Tock())
 	fresh.Ready()
+	fresh.CarryStats(old.Stats())
 	s.node = fresh
 	s.endWatchesLocked("the node resynchronised its state with the network; watch again")
 	s.mu.Unlock()

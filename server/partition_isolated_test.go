@@ -17,11 +17,12 @@ import (
 
 // TestPartitionIsolatedNodeResync: one node is cut off for long enough to be declared failed
 // and forgotten (Config.ForgetAfter), while the others write and delete, and their
-// housekeeper advances the purge watermark and purges the tombstones. The isolated node writes too (sets and deletes of its own). When the
-// network heals it is behind the watermark: it must end identical to the others without
-// resurrecting any path deleted meanwhile (it resynchronises: docs/housekeeping.md), and
-// every write it acknowledged while isolated, or while resynchronising (a writer keeps going
-// at it across the heal), must survive, with no tick used twice.
+// housekeeper advances the purge watermark and purges the tombstones. The isolated node
+// writes too (sets and deletes of its own). When the network heals it is behind the
+// watermark: it must end identical to the others without resurrecting any path deleted
+// meanwhile (it resynchronises: docs/housekeeping.md), and every write it acknowledged while
+// isolated, or while resynchronising (a writer keeps going at it across the heal), must
+// survive, with no tick used twice.
 func TestPartitionIsolatedNodeResync(t *testing.T) {
 	const (
 		N      = 3
