@@ -427,3 +427,17 @@ func (n *Node) CarryStats(s Stats) {
 	n.stats.Conflicts += s.Conflicts
 	n.stats.Purged += s.Purged
 }
+
+// Gapless reports whether the node knows every tick of origin up to the highest it heard of:
+// MissingOf(origin).Empty() in O(1), for hot paths.
+func (n *Node) Gapless(origin string) bool {
+	o := n.origins[origin]
+	return o == nil || o.known.Contig() >= o.highest
+}
+
+// SetOrigin makes the node's future writes use a new origin (a new incarnation after a crash
+// that may have lost acknowledged ticks); its history is unchanged.
+func (n *Node) SetOrigin(origin string) {
+	n.cfg.Origin = origin
+	n.self = n.originOf(origin)
+}

@@ -100,7 +100,11 @@ func (st *store) restore() error {
 		return err
 	}
 	if !haveGen {
+		// A new data dir: a new history, its generation on disk before any tick is used.
 		gen = uint64(time.Now().UnixMilli())
+		if err := writeGen(st.dir, gen); err != nil {
+			return err
+		}
 	}
 	n := node.New(node.Config{Origin: OriginName(s.cfg.Name, gen)})
 	var from uint64
@@ -132,18 +136,15 @@ func (st *store) restore() error {
 	// A crash under a lazy fsync policy may have lost updates that peers already received:
 	// reusing their ticks would give two different updates one identity. Start a new origin.
 	crashed := info.Records > 0 && !info.CleanClose
-	if !haveGen || (crashed && st.policy != eventlog.SyncAlways) {
+	if crashed && st.policy != eventlog.SyncAlways {
 		newGen := max(uint64(time.Now().UnixMilli()), gen+1)
-		if haveGen {
-			s.log.Warn("unclean stop with fsync "+st.policy.String()+": starting a new origin", "old", OriginName(s.cfg.Name, gen), "new", OriginName(s.cfg.Name, newGen))
-		}
+		s.log.Warn("unclean stop with fsync "+st.policy.String()+": starting a new origin", "old", OriginName(s.cfg.Name, gen), "new", OriginName(s.cfg.Name, newGen))
 		if err := writeGen(st.dir, newGen); err != nil {
 			return err
 		}
-		st.s.node = reorigin(n, OriginName(s.cfg.Name, newGen))
-	} else {
-		st.s.node = n
+		n.SetOrigin(OriginName(s.cfg.Name, newGen))
 	}
+	st.s.node = n
 	cfg := eventlog.DefaultConfig(filepath.Join(st.dir, logDir))
 	cfg.Sync, cfg.Logger = st.policy, s.log
 	if st.log, err = eventlog.Open(cfg); err != nil {
@@ -152,28 +153,6 @@ func (st *store) restore() error {
 	s.log.Info("restored state", "origin", st.s.node.Origin(), "snapshot_entries", entries, "log_records", info.Records,
 		"entries", st.s.node.Len(), "tick", st.s.node.Tick(), "took", time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// reorigin returns n with a new origin for its future writes; its history is unchanged.
-func reorigin(n *node.Node, origin string) *node.Node {
-	fresh := node.New(node.Config{Origin: origin})
-	var after node.Path
-	for {
-		after = n.Entries(after, 1<<30, fresh.Load)
-		if after == nil {
-			break
-		}
-	}
-	for o, rs := range n.Known() {
-		fresh.MarkKnown(o, rs)
-	}
-	for o, t := range n.Highest() {
-		fresh.SeeHead(o, t)
-	}
-	fresh.SeeTock(n.Tock())
-	fresh.Purge(n.PurgeWatermark())
-	fresh.Ready()
-	return fresh
 }
 
 // loadSnapshot loads a snapshot file into n and returns how many entries it held.

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -70,6 +72,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("after restart the tree differs: %d vs %d entries", len(got), len(want))
 	}
+	checkGenFile(t, dir, origin2)
 	if origin2 != origin || tick2 != tick {
 		t.Fatalf("clean restart changed identity: %s/%d -> %s/%d", origin, tick, origin2, tick2)
 	}
@@ -89,5 +92,58 @@ func TestDataDirIsLocked(t *testing.T) {
 	}
 	if err := s.Run(context.Background()); err == nil {
 		t.Fatal("a second server opened a data dir in use")
+	}
+}
+
+// An unclean stop under a lazy fsync policy starts a new origin (acknowledged ticks may be
+// lost from the log while peers have them) and keeps every entry. The crash is a copy of the
+// data dir taken while the server runs: its log has no clean-close trailer.
+func TestUncleanLazyStopStartsNewOrigin(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Name: "d1", DataDir: dir, Fsync: "interval"}
+	s, stop := runServer(t, cfg)
+	for i := 0; i < 20; i++ {
+		write(t, s, fmt.Sprint(i), int64(i))
+	}
+	if err := s.store.log.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	want, origin, tick := state(s)
+	checkGenFile(t, dir, origin)
+	crashed := t.TempDir()
+	if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(crashed, lockFile))
+	stop()
+
+	cfg.DataDir = crashed
+	s2, stop2 := runServer(t, cfg)
+	defer stop2()
+	got, origin2, tick2 := state(s2)
+	checkGenFile(t, crashed, origin2)
+	if origin2 == origin || tick2 != 0 {
+		t.Fatalf("after an unclean stop: origin %s tick %d, want a new origin (was %s) at tick 0", origin2, tick2, origin)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("the tree changed: %d entries, want %d", len(got), len(want))
+	}
+	var known node.RangeSet
+	s2.Node(func(n *node.Node) { known = n.Known()[origin] })
+	if !known.Equal(node.Upto(tick)) {
+		t.Fatalf("the old origin's known ticks: %s, want 1-%d", known, tick)
+	}
+	write(t, s2, "after", 1)
+	if _, o, t3 := state(s2); o != origin2 || t3 != 1 {
+		t.Fatalf("first write after the restart: %s/%d", o, t3)
+	}
+}
+
+// checkGenFile fails unless the data dir's generation file names the node's origin.
+func checkGenFile(t *testing.T, dir, origin string) {
+	t.Helper()
+	gen, ok, err := readGen(dir)
+	if err != nil || !ok || OriginName("d1", gen) != origin {
+		t.Fatalf("%s holds generation %d (%v, %v); the node's origin is %s", dir, gen, ok, err, origin)
 	}
 }

@@ -202,7 +202,7 @@ func (s *Server) Write(chs []node.Change) (res []node.Result, seq uint64, send [
 
 // writable reports whether the node may use new ticks: it must know all of its own history.
 func (s *Server) writable() bool {
-	return s.node.MissingOf(s.node.Origin()).Empty()
+	return s.node.Gapless(s.node.Origin())
 }
 
 // deleteTree deletes every value below a path (and at it), in atomic chunks.
