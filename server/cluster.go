@@ -43,6 +43,9 @@ type cluster struct {
 	peak int
 
 	resyncing atomic.Bool // one resync at a time
+	// pushTo is the ready peers Send pushes to, refreshed on member events so that the write
+	// path does not copy serf's member list on every update.
+	pushTo atomic.Pointer[[]peerInfo]
 
 	puller   *puller
 	wm       housekeeper.Watermark
@@ -122,6 +125,7 @@ func (s *Server) startCluster(ctx context.Context) error {
 	c.mu.Lock()
 	c.ready = true
 	c.mu.Unlock()
+	c.refreshPeers()
 	if err := g.SetTags(c.tags("1")); err != nil {
 		s.log.Warn("setting the ready tag", "err", err)
 	}
@@ -224,6 +228,12 @@ func (c *cluster) others(readyOnly bool) []peerInfo {
 		out = append(out, p)
 	}
 	return out
+}
+
+// refreshPeers recomputes the ready peers Send pushes to.
+func (c *cluster) refreshPeers() {
+	ps := c.others(true)
+	c.pushTo.Store(&ps)
 }
 
 func (c *cluster) peerByName(name string) (peerInfo, bool) {

@@ -15,7 +15,6 @@ import (
 type houseState struct {
 	converged bool
 	rounds    uint64
-	last      time.Time
 }
 
 func (c *cluster) houseStatus() houseState {
@@ -117,7 +116,6 @@ func (c *cluster) round(ctx context.Context, rank []string) {
 	c.mu.Lock()
 	c.house.rounds++
 	c.house.converged = converged
-	c.house.last = time.Now()
 	c.mu.Unlock()
 }
 

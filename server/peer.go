@@ -25,12 +25,11 @@ const pushBatchBytes = 1 << 20
 // queue drops batches rather than slowing writers: the peer's gap detection and the
 // housekeeper fetch what a push missed.
 type peerStream struct {
-	c     *cluster
-	info  peerInfo
-	q     chan []*node.Update
-	done  chan struct{}
-	once  sync.Once
-	drops int
+	c    *cluster
+	info peerInfo
+	q    chan []*node.Update
+	done chan struct{}
+	once sync.Once
 }
 
 func (c *cluster) stream(p peerInfo) *peerStream {
@@ -55,8 +54,7 @@ func (ps *peerStream) close() { ps.once.Do(func() { close(ps.done) }) }
 func (ps *peerStream) push(us []*node.Update) {
 	select {
 	case ps.q <- us:
-	default:
-		ps.drops++
+	default: // dropped: the peer's gap detection and the housekeeper fetch it
 	}
 }
 
@@ -139,8 +137,10 @@ func (c *cluster) dial(p peerInfo) (net.Conn, *bufio.Writer, error) {
 
 // Send hands updates this node originated to every ready peer and to the serf announcer.
 func (c *cluster) Send(us []*node.Update) {
-	for _, p := range c.others(true) {
-		c.stream(p).push(us)
+	if ps := c.pushTo.Load(); ps != nil {
+		for _, p := range *ps {
+			c.stream(p).push(us)
+		}
 	}
 	c.mu.Lock()
 	c.events = append(c.events, us...)

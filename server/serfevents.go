@@ -107,6 +107,7 @@ func (c *cluster) onEvent(ev gossip.Event) {
 			c.s.seeHeads(heads)
 		}
 	case gossip.MemberEvent:
+		c.refreshPeers()
 		switch e.Kind {
 		case gossip.MemberJoin, gossip.MemberUpdate:
 			// A join may be a healed partition, an update a node turning ready: reconcile now.

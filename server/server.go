@@ -61,7 +61,6 @@ type Server struct {
 	closeOnce sync.Once
 	stopped   chan struct{} // closed when Shutdown has finished
 	wg        sync.WaitGroup
-	started   time.Time
 }
 
 // New builds a server; Run starts it.
@@ -144,7 +143,6 @@ func (s *Server) Run(ctx context.Context) error {
 			s.log.Warn("setting tags", "err", err)
 		}
 	}
-	s.started = time.Now()
 	s.ready.Store(true)
 	s.mu.Lock()
 	origin := s.node.Origin()

@@ -18,7 +18,7 @@ type shortener struct {
 	prev node.Path
 }
 
-func (sh *shortener) entry(seq uint64, e node.Entry, nchain int, tock uint64) []byte {
+func (sh *shortener) entry(seq uint64, e node.Entry, nchain int) []byte {
 	rel := e.Path[sh.base:]
 	d := 0
 	for d < len(rel) && d < len(sh.prev) && rel[d] == sh.prev[d] {
@@ -32,7 +32,7 @@ func (sh *shortener) entry(seq uint64, e node.Entry, nchain int, tock uint64) []
 	if nchain > 0 && e.HasData {
 		m.ChainN("chain", e.Chain, nchain)
 	}
-	return m.Uint("tock", max(e.Tock, tock)).Bytes()
+	return m.Uint("tock", e.Tock).Bytes()
 }
 
 // walkChunks walks the subtree at p in chunks, holding the lock for one chunk at a time, and
@@ -64,7 +64,7 @@ func (c *conn) getTree(ctx context.Context, q *clientproto.Request) {
 	nc := chainLen(q, 0)
 	o := node.WalkOptions{MinDepth: q.MinDepth, MaxDepth: q.MaxDepth, Empty: q.Empty}
 	c.s.walkChunks(ctx, q.Path, o, func(e node.Entry) bool {
-		return c.send(sh.entry(q.Seq, e, nc, 0))
+		return c.send(sh.entry(q.Seq, e, nc))
 	})
 	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Bytes())
 }
@@ -121,20 +121,20 @@ func (c *conn) watch(ctx context.Context, q *clientproto.Request) {
 			if e.Tock > startTock {
 				return true
 			}
-			return c.send(sh.entry(q.Seq, e, nc, 0))
+			return c.send(sh.entry(q.Seq, e, nc))
 		})
 		c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateUptodate).Bytes())
 	}
 	for {
 		select {
 		case ev := <-wq.ch:
-			if !c.send(sh.entry(q.Seq, ev.Entry, nc, 0)) {
+			if !c.send(sh.entry(q.Seq, ev.Entry, nc)) {
 				return
 			}
 		case <-wq.overflow:
 			// Deliver what was queued, then say the watch is over and why.
 			for len(wq.ch) > 0 {
-				c.send(sh.entry(q.Seq, (<-wq.ch).Entry, nc, 0))
+				c.send(sh.entry(q.Seq, (<-wq.ch).Entry, nc))
 			}
 			err := fmt.Errorf("%w: more than %d events pending; watch again", clientproto.ErrWatchOverflow, s.cfg.WatchQueue)
 			s.mu.Lock()

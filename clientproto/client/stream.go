@@ -21,7 +21,7 @@ type Entry struct {
 // TreeOptions bound a walk; the zero value walks the whole subtree.
 type TreeOptions struct {
 	MinDepth int
-	MaxDepth int // 0 means unlimited here; use -1... see Depth
+	MaxDepth int // counts only when Limited; otherwise the walk has no depth limit
 	// Limited makes MaxDepth count (so MaxDepth 0 is the entry itself only).
 	Limited bool
 	Empty   bool // include entries without a value
