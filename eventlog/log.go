@@ -186,6 +186,15 @@ func (l *Log) failedErr(seq uint64) error {
 	return nil
 }
 
+// Last returns the sequence number of the last record appended (0: none yet). Batches are
+// written in order, so once Wait(Last()) returns, every earlier record has been written
+// (well or not: a failed earlier batch reports its error to its own waiters).
+func (l *Log) Last() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq
+}
+
 // Sync writes every queued record and fsyncs the current segment, whatever
 // the policy.
 func (l *Log) Sync() error {

@@ -42,7 +42,8 @@ type cluster struct {
 	// resync (docs/housekeeping.md).
 	peak int
 
-	resyncing atomic.Bool // one resync at a time
+	resyncing atomic.Bool // one background resync at a time
+	stateMu   sync.Mutex  // one state transfer at a time (catch-up, resync)
 	// pushTo is the ready peers Send pushes to, refreshed on member events so that the write
 	// path does not copy serf's member list on every update.
 	pushTo atomic.Pointer[[]peerInfo]
@@ -288,61 +289,6 @@ func (c *cluster) ranking() []string {
 		ms = append(ms, housekeeper.Member{Name: m.Name, Alive: m.Status == gossip.StatusAlive, Ready: ready})
 	}
 	return housekeeper.Rank(ms)
-}
-
-// catchUp brings a starting node up to date with the network before it serves clients: a
-// fresh node (or one behind the purge watermark) takes a donor's full state; a restarted node
-// learns every origin's highest tick, its own included, and pulls what it lacks, so that it
-// never reuses a tick.
-func (c *cluster) catchUp(ctx context.Context) error {
-	peers := c.others(true)
-	if len(peers) == 0 {
-		return nil
-	}
-	rank := c.ranking()
-	donor := peers[0]
-	for _, name := range rank {
-		if p, ok := c.peerByName(name); ok && p.Ready {
-			donor = p
-			break
-		}
-	}
-	v, err := c.vector(ctx, donor)
-	if err != nil {
-		return err
-	}
-	c.s.mu.Lock()
-	fresh := c.s.node.Len() == 0 && len(c.s.node.Known()) == 0
-	behind := c.s.node.Behind(v.Purge)
-	c.s.mu.Unlock()
-	if fresh || behind {
-		if err := c.fetchState(ctx, donor); err != nil {
-			return fmt.Errorf("state transfer from %s: %w", donor.Name, err)
-		}
-		// Writes made meanwhile: learn the donor's heads again.
-		if v, err = c.vector(ctx, donor); err != nil {
-			return err
-		}
-	}
-	c.s.mu.Lock()
-	for o, t := range v.Highest {
-		c.s.node.SeeHead(o, t)
-	}
-	c.s.node.SeeTock(v.Tock)
-	missing := c.s.node.Missing()
-	c.s.mu.Unlock()
-	for o, ticks := range missing {
-		if err := c.pullFrom(ctx, donor, o, ticks); err != nil {
-			return err
-		}
-	}
-	c.s.mu.Lock()
-	own := c.s.node.MissingOf(c.s.node.Origin())
-	c.s.mu.Unlock()
-	if !own.Empty() {
-		return fmt.Errorf("own ticks %s are still missing; writes wait for the housekeeper", own)
-	}
-	return nil
 }
 
 func (c *cluster) kickHouse() {

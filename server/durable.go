@@ -22,14 +22,16 @@ import (
 //
 //	DIR/LOCK       flock'd while a server runs, so two servers never share a directory
 //	DIR/origin     the current boot generation: the node's origin is NAME~GEN
+//	DIR/running    present while a server runs; left behind by a crash
 //	DIR/log/       event log segments (eventlog)
 //	DIR/snap/      snapshots (snapshot)
 const (
-	lockFile   = "LOCK"
-	originFile = "origin"
-	logDir     = "log"
-	snapDir    = "snap"
-	keepSnaps  = 2
+	lockFile    = "LOCK"
+	originFile  = "origin"
+	runningFile = "running"
+	logDir      = "log"
+	snapDir     = "snap"
+	keepSnaps   = 2
 )
 
 // store is the server's durability: the event log and snapshots.
@@ -76,9 +78,7 @@ func (s *Server) openStore() error {
 		lock.Close()
 		return err
 	}
-	s.durable = st
 	s.store = st
-	s.onStateLoaded = st.requestSnapshot
 	st.wg.Add(1)
 	go func() { defer st.wg.Done(); st.snapshotLoop() }()
 	return nil
@@ -116,11 +116,9 @@ func (st *store) restore() error {
 		from = hdr.LogSegment
 	}
 	info, err := eventlog.Replay(filepath.Join(st.dir, logDir), from, func(rec []byte) error {
-		u, err := node.DecodeUpdate(rec)
-		if err != nil {
+		if err := replayRecord(n, rec); err != nil {
 			return fmt.Errorf("server: log record: %w", err)
 		}
-		n.Apply(u)
 		return nil
 	})
 	if err != nil {
@@ -135,7 +133,10 @@ func (st *store) restore() error {
 	n.Ready() // replayed updates are already logged
 	// A crash under a lazy fsync policy may have lost updates that peers already received:
 	// reusing their ticks would give two different updates one identity. Start a new origin.
-	crashed := info.Records > 0 && !info.CleanClose
+	// The running marker tells a crash even when the log after the last snapshot is lost
+	// whole (then the log alone looks like a clean, empty one).
+	_, markErr := os.Stat(filepath.Join(st.dir, runningFile))
+	crashed := markErr == nil || (info.Records > 0 && !info.CleanClose)
 	if crashed && st.policy != eventlog.SyncAlways {
 		newGen := max(uint64(time.Now().UnixMilli()), gen+1)
 		s.log.Warn("unclean stop with fsync "+st.policy.String()+": starting a new origin", "old", OriginName(s.cfg.Name, gen), "new", OriginName(s.cfg.Name, newGen))
@@ -145,6 +146,9 @@ func (st *store) restore() error {
 		n.SetOrigin(OriginName(s.cfg.Name, newGen))
 	}
 	st.s.node = n
+	if err := writeFileSync(st.dir, runningFile, fmt.Sprintf("%d\n", os.Getpid())); err != nil {
+		return fmt.Errorf("server: data dir: %w", err)
+	}
 	cfg := eventlog.DefaultConfig(filepath.Join(st.dir, logDir))
 	cfg.Sync, cfg.Logger = st.policy, s.log
 	if st.log, err = eventlog.Open(cfg); err != nil {
@@ -175,14 +179,7 @@ func loadSnapshot(n *node.Node, path string) (int, error) {
 		n.Load(u)
 		count++
 	}
-	for o, rs := range h.Known {
-		n.MarkKnown(o, rs)
-	}
-	for o, t := range h.Highest {
-		n.SeeHead(o, t)
-	}
-	n.SeeTock(h.Tock)
-	n.Purge(h.Purge)
+	n.LoadSummary(h.Known, h.Highest, h.Tock, h.Purge)
 	n.Ready()
 	return count, nil
 }
@@ -204,12 +201,17 @@ func readGen(dir string) (uint64, bool, error) {
 
 // writeGen replaces the generation file atomically.
 func writeGen(dir string, gen uint64) error {
-	tmp := filepath.Join(dir, originFile+".tmp")
+	return writeFileSync(dir, originFile, fmt.Sprintf("%d\n", gen))
+}
+
+// writeFileSync replaces DIR/name atomically and durably.
+func writeFileSync(dir, name, content string) error {
+	tmp := filepath.Join(dir, name+".tmp")
 	f, err := os.Create(tmp)
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(f, "%d\n", gen); err != nil {
+	if _, err := f.WriteString(content); err != nil {
 		f.Close()
 		return err
 	}
@@ -218,9 +220,13 @@ func writeGen(dir string, gen uint64) error {
 		return err
 	}
 	f.Close()
-	if err := os.Rename(tmp, filepath.Join(dir, originFile)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return err
 	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -229,7 +235,8 @@ func writeGen(dir string, gen uint64) error {
 	return d.Sync()
 }
 
-// Append and Wait make store the server's Durable.
+// Append logs one record and asks for a snapshot every SnapshotEvery records; Wait waits
+// for a record's durability.
 func (st *store) Append(rec []byte) (uint64, error) {
 	st.appends++
 	if st.appends >= st.s.cfg.SnapshotEvery {
@@ -361,6 +368,7 @@ func (st *store) recover() {
 			break
 		}
 	}
+	own := s.node.Origin()
 	s.mu.Unlock()
 	if err == nil && seq > 0 {
 		err = st.log.Wait(context.Background(), seq)
@@ -377,16 +385,28 @@ func (st *store) recover() {
 	}
 	s.mu.Unlock()
 	s.log.Info("event log writable again; taking writes")
-	if s.repl != nil && len(pending) > 0 {
-		s.repl.Send(pending)
+	var send []*node.Update
+	for _, u := range pending {
+		if u.Origin == own {
+			send = append(send, u)
+		}
+	}
+	if s.repl != nil && len(send) > 0 {
+		s.repl.Send(send)
 	}
 }
 
-// close stops the snapshot loop and closes the log cleanly.
+// close stops the snapshot loop and closes the log cleanly; only then does the running
+// marker go, so that a failed close counts as a crash at the next start.
 func (st *store) close() error {
 	close(st.stop)
 	st.wg.Wait()
 	err := st.log.Close()
+	if err == nil {
+		if err = os.Remove(filepath.Join(st.dir, runningFile)); err == nil {
+			err = syncDir(st.dir)
+		}
+	}
 	st.lock.Close()
 	return err
 }

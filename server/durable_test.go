@@ -147,3 +147,48 @@ func checkGenFile(t *testing.T, dir, origin string) {
 		t.Fatalf("%s holds generation %d (%v, %v); the node's origin is %s", dir, gen, ok, err, origin)
 	}
 }
+
+// A crash under a lazy policy that lost the whole log segment after a snapshot still starts a
+// new origin: the log alone would look clean and empty, the running marker tells the crash.
+// A clean stop keeps the origin.
+func TestCrashLosingTheLogAfterASnapshotStartsNewOrigin(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Name: "d1", DataDir: dir, Fsync: "never"}
+	s, stop := runServer(t, cfg)
+	for i := 0; i < 20; i++ {
+		write(t, s, fmt.Sprint(i), int64(i))
+	}
+	if _, err := s.store.snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	want, origin, _ := state(s)
+	crashed := t.TempDir()
+	if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(crashed, lockFile))
+	stop()
+	// The crash lost every segment the snapshot points at (nothing was synced after it).
+	segs, _ := filepath.Glob(filepath.Join(crashed, logDir, "*"))
+	hdrSeg := s.store.log.Segments()
+	for _, p := range segs {
+		os.Remove(p)
+	}
+	t.Logf("removed %d segments (the live log had %v)", len(segs), hdrSeg)
+
+	cfg.DataDir = crashed
+	s2, stop2 := runServer(t, cfg)
+	got, origin2, tick2 := state(s2)
+	if origin2 == origin || tick2 != 0 {
+		t.Fatalf("after a crash: origin %s tick %d, want a new origin (was %s)", origin2, tick2, origin)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("the tree changed: %d entries, want %d", len(got), len(want))
+	}
+	stop2()
+	s3, stop3 := runServer(t, cfg)
+	defer stop3()
+	if _, origin3, _ := state(s3); origin3 != origin2 {
+		t.Fatalf("after a clean stop: origin %s, want %s kept", origin3, origin2)
+	}
+}

@@ -193,10 +193,6 @@ func (s *Server) Write(chs []node.Change) (res []node.Result, seq uint64, send [
 		return nil, 0, nil, s.node.Tock(), err
 	}
 	seq, send, err = s.commitLocked()
-	if err != nil {
-		s.logErr = err
-		s.log.Error("event log failed: refusing writes, still serving reads", "err", err)
-	}
 	return res, seq, send, s.node.Tock(), err
 }
 

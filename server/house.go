@@ -8,7 +8,6 @@ import (
 
 	"github.com/distkv/distkv/gossip/wire"
 	"github.com/distkv/distkv/housekeeper"
-	"github.com/distkv/distkv/node"
 )
 
 // houseState is what the housekeeper loop learned, for status.
@@ -191,73 +190,4 @@ func (c *cluster) purge(wm map[string]uint64, from string) {
 	if behind {
 		c.startResync(from)
 	}
-}
-
-// startResync runs one resync at a time.
-func (c *cluster) startResync(from string) {
-	if !c.resyncing.CompareAndSwap(false, true) {
-		return
-	}
-	c.s.log.Warn("behind the purge watermark: resynchronising from a peer", "from", from)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer c.resyncing.Store(false)
-		c.resync(from)
-	}()
-}
-
-// resync replaces this node's state with a donor's, then re-applies those of its own entries
-// the donor does not know (writes made while away, updates received meanwhile), so nothing
-// acknowledged is lost. The fresh state is built on the side while the old one keeps serving.
-func (c *cluster) resync(donorName string) {
-	p, ok := c.peerByName(donorName)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Minute)
-	defer cancel()
-	s := c.s
-	s.mu.Lock()
-	fresh := node.New(node.Config{Origin: s.node.Origin()})
-	s.mu.Unlock()
-	var freshMu sync.Mutex
-	with := func(fn func(*node.Node)) {
-		freshMu.Lock()
-		fn(fresh)
-		fresh.Ready() // nothing of the transfer is logged or watched; the snapshot below persists it
-		freshMu.Unlock()
-	}
-	if err := c.fetchStateInto(ctx, p, with); err != nil {
-		s.log.Error("resync failed; keeping the old state", "err", err)
-		return
-	}
-	s.mu.Lock()
-	old := s.node
-	known := fresh.Known()
-	var after node.Path
-	for {
-		after = old.Entries(after, 1<<30, func(u *node.Update) {
-			if rs, ok := known[u.Origin]; !ok || !rs.Contains(u.Tick) {
-				fresh.Load(u)
-			}
-		})
-		if after == nil {
-			break
-		}
-	}
-	for o, rs := range old.Known() {
-		fresh.MarkKnown(o, rs.Minus(known[o]))
-	}
-	for o, t := range old.Highest() {
-		fresh.SeeHead(o, t) // the own origin's head above all: never reuse a tick
-	}
-	fresh.SeeTock(old.Tock())
-	fresh.Ready()
-	fresh.CarryStats(old.Stats())
-	s.node = fresh
-	s.endWatchesLocked("the node resynchronised its state with the network; watch again")
-	s.mu.Unlock()
-	s.log.Warn("resynchronised with the network", "donor", donorName)
-	s.stateLoaded()
 }

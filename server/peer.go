@@ -221,67 +221,6 @@ func (c *cluster) pullFrom(ctx context.Context, p peerInfo, origin string, ticks
 	})
 }
 
-// fetchState takes a peer's full state into the server's node: its vector first, then its
-// entries, each loaded by the conflict rule, so updates arriving meanwhile are kept.
-func (c *cluster) fetchState(ctx context.Context, p peerInfo) error {
-	with := func(fn func(*node.Node)) {
-		c.s.mu.Lock()
-		fn(c.s.node)
-		c.s.commitLocked()
-		c.s.mu.Unlock()
-	}
-	if err := c.fetchStateInto(ctx, p, with); err != nil {
-		return err
-	}
-	c.s.stateLoaded()
-	return nil
-}
-
-// fetchStateInto streams a peer's state into whatever node with hands out.
-func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func(*node.Node))) error {
-	var hdr wire.Vector
-	count := 0
-	err := c.request(ctx, p, wire.MsgStateReq, nil, func(t byte, b []byte) (bool, error) {
-		switch t {
-		case wire.MsgStateHeader:
-			var err error
-			hdr, err = wire.DecodeVector(b)
-			return true, err
-		case wire.MsgStateChunk:
-			us, err := wire.DecodeUpdates(b)
-			if err != nil {
-				return false, err
-			}
-			with(func(n *node.Node) {
-				for _, u := range us {
-					n.Load(u)
-				}
-			})
-			count += len(us)
-			return true, nil
-		case wire.MsgStateEnd:
-			return false, nil
-		}
-		return false, fmt.Errorf("peer %s answered %d to a state request", p.Name, t)
-	})
-	if err != nil {
-		return err
-	}
-	with(func(n *node.Node) {
-		for o, rs := range hdr.Known {
-			n.MarkKnown(o, rs)
-		}
-		for o, t := range hdr.Highest {
-			n.SeeHead(o, t)
-		}
-		// After every tombstone the donor ever purged: this node's writes must order after them.
-		n.SeeTock(hdr.Tock)
-		n.Purge(hdr.Purge)
-	})
-	c.s.log.Info("took the network's state", "donor", p.Name, "entries", count)
-	return nil
-}
-
 // acceptPeers serves the data plane.
 func (c *cluster) acceptPeers() {
 	for {
@@ -353,11 +292,22 @@ func (c *cluster) handle(from wire.Hello, t byte, b []byte, bw *bufio.Writer) er
 		s.mu.Lock()
 		ups, sup := s.node.Serve(p.Origin, p.Ticks, 4096, c.frameBudget())
 		wm := s.node.PurgeWatermark() // under the same lock: it covers exactly what Serve saw
+		seq := s.logSeqLocked()
+		own := p.Origin == s.node.Origin()
 		s.mu.Unlock()
+		if own { // a peer may hold another origin's ticks only once that origin made them durable
+			if err := c.visible(seq); err != nil {
+				return err
+			}
+		}
 		reply := wire.PullReply{Origin: p.Origin, Updates: ups, Superseded: sup, Purge: wm}
 		return flushFrame(bw, wire.MsgPullReply, reply.Append(nil))
 	case wire.MsgVectorReq:
-		return flushFrame(bw, wire.MsgVector, c.localVector().Append(nil))
+		v, seq := c.localVectorSeq()
+		if err := c.visible(seq); err != nil {
+			return err
+		}
+		return flushFrame(bw, wire.MsgVector, v.Append(nil))
 	case wire.MsgStateReq:
 		return c.sendState(bw)
 	case wire.MsgRepair:
@@ -385,8 +335,15 @@ func flushFrame(bw *bufio.Writer, t byte, body []byte) error {
 	return bw.Flush()
 }
 
-// localVector summarises this node's state.
+// localVector summarises this node's state, for this node's own use.
 func (c *cluster) localVector() wire.Vector {
+	v, _ := c.localVectorSeq()
+	return v
+}
+
+// localVectorSeq summarises this node's state and returns the log sequence number to wait
+// for before the summary may leave the node (Server.visible).
+func (c *cluster) localVectorSeq() (wire.Vector, uint64) {
 	s := c.s
 	c.mu.Lock()
 	ready := c.ready
@@ -394,7 +351,14 @@ func (c *cluster) localVector() wire.Vector {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return wire.Vector{Name: s.cfg.Name, Origin: s.node.Origin(), Known: s.node.Known(), Highest: s.node.Highest(),
-		Purge: s.node.PurgeWatermark(), Digest: s.node.Digest(nil), Tock: s.node.Tock(), Ready: ready}
+		Purge: s.node.PurgeWatermark(), Digest: s.node.Digest(nil), Tock: s.node.Tock(), Ready: ready}, s.logSeqLocked()
+}
+
+// visible bounds Server.visible for a reply to a peer.
+func (c *cluster) visible(seq uint64) error {
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	return c.s.visible(ctx, seq)
 }
 
 // frameBudget is how many bytes of updates one frame may carry: half the frame cap, so that
@@ -406,7 +370,11 @@ func (c *cluster) frameBudget() int { return c.s.cfg.MaxPeerFrame / 2 }
 // changed meanwhile are sent newer than the vector says, which the receiver's conflict rule
 // handles.
 func (c *cluster) sendState(bw *bufio.Writer) error {
-	if err := flushFrame(bw, wire.MsgStateHeader, c.localVector().Append(nil)); err != nil {
+	v, seq := c.localVectorSeq()
+	if err := c.visible(seq); err != nil {
+		return err
+	}
+	if err := flushFrame(bw, wire.MsgStateHeader, v.Append(nil)); err != nil {
 		return err
 	}
 	var after node.Path
@@ -424,8 +392,18 @@ func (c *cluster) sendState(bw *bufio.Writer) error {
 	for {
 		var got []*node.Update
 		c.s.mu.Lock()
-		next := c.s.node.Entries(after, 256, func(u *node.Update) { got = append(got, u) })
+		own := false
+		next := c.s.node.Entries(after, 256, func(u *node.Update) {
+			got = append(got, u)
+			own = own || u.Origin == c.s.node.Origin()
+		})
+		seq := c.s.logSeqLocked()
 		c.s.mu.Unlock()
+		if own { // only this node's own versions can be newer than what the log holds
+			if err := c.visible(seq); err != nil {
+				return err
+			}
+		}
 		for _, u := range got {
 			if size+u.Size() > c.frameBudget() {
 				if err := flush(); err != nil {

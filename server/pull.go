@@ -21,23 +21,16 @@ func (s *Server) applyRemote(us []*node.Update, supOrigin string, sup node.Range
 		s.node.Apply(u)
 		touched[u.Origin] = true
 	}
+	s.commitLocked()
 	if supOrigin != "" && !sup.Empty() {
 		s.node.MarkKnown(supOrigin, sup)
+		s.logKnownLocked(supOrigin, sup)
 		touched[supOrigin] = true
 	}
-	s.commitLocked()
 	gaps := s.gapsLocked(touched)
 	s.mu.Unlock()
 	if c := s.cluster; c != nil && len(gaps) > 0 {
 		c.puller.want(gaps)
-	}
-}
-
-// stateLoaded is called after a full-state transfer replaced what the node knew; durability
-// hooks persist it (see durable.go).
-func (s *Server) stateLoaded() {
-	if s.onStateLoaded != nil {
-		s.onStateLoaded()
 	}
 }
 

@@ -25,12 +25,6 @@ import (
 // ErrClosed is returned by Run after Shutdown.
 var ErrClosed = errors.New("server: closed")
 
-// Durable is the event log as the server uses it.
-type Durable interface {
-	Append(rec []byte) (uint64, error)
-	Wait(ctx context.Context, seq uint64) error
-}
-
 // Replicator receives the updates this node originated, once they are durable.
 type Replicator interface {
 	Send(us []*node.Update)
@@ -44,13 +38,10 @@ type Server struct {
 	mu      sync.Mutex
 	node    *node.Node
 	watches map[uint64]*watchQ
-	durable Durable    // nil: RAM only
 	repl    Replicator // nil: single node
 	logErr  error      // sticky error of the event log (e.g. disk full): writes refused
 	cluster *cluster   // nil: a single node
 	store   *store     // nil: RAM only
-	// onStateLoaded persists a state taken from a peer (set by the durability layer).
-	onStateLoaded func()
 
 	ready     atomic.Bool
 	nextWatch atomic.Uint64
@@ -244,8 +235,10 @@ func (s *Server) endWatchesLocked(why string) {
 	}
 }
 
-// commit carries out the node's effects; the caller holds s.mu. It returns the log sequence
-// number to wait for (0: nothing to wait for) and the updates to send once durable.
+// commitLocked carries out the node's effects; the caller holds s.mu. It returns the log
+// sequence number to wait for (0: nothing to wait for) and the updates to send once durable.
+// An update the log does not take is kept in order for store.recover, never left applied and
+// unlogged, and the log's failure refuses writes until then.
 func (s *Server) commitLocked() (uint64, []*node.Update, error) {
 	eff := s.node.Ready()
 	for _, ev := range eff.Events {
@@ -253,25 +246,59 @@ func (s *Server) commitLocked() (uint64, []*node.Update, error) {
 	}
 	var seq uint64
 	var err error
-	if s.durable != nil {
-		for _, u := range eff.Log {
-			var sq uint64
-			sq, e := s.durable.Append(u.AppendMsgpack(nil))
-			if e != nil && err == nil {
+	if s.store != nil {
+		for i, u := range eff.Log {
+			if len(s.store.unlogged) > 0 {
+				// Records waiting for the log go first, so that the log keeps apply order.
+				s.store.unlogged = append(s.store.unlogged, eff.Log[i:]...)
+				err = s.logErr
+				break
+			}
+			sq, e := s.store.Append(u.AppendMsgpack(nil))
+			if e != nil {
 				err = e
+				s.logFailedLocked(e, eff.Log[i:])
+				break
 			}
-			if sq > seq {
-				seq = sq
-			}
+			seq = max(seq, sq)
 		}
 	}
 	return seq, eff.Send, err
 }
 
+// logSeqLocked returns the log sequence number that covers everything the node holds now
+// (0: nothing to wait for); the caller holds s.mu. See visible.
+func (s *Server) logSeqLocked() uint64 {
+	if s.store == nil {
+		return 0
+	}
+	return s.store.log.Last()
+}
+
+// visible waits until what the node held when logSeqLocked returned seq may leave it: this
+// node's own ticks reach peers (pull replies, vectors, state transfers, pushes) only once they
+// are durable per the fsync policy, so that a crash can never lose a tick a peer has seen and
+// reuse it (docs/replication.md). It fails while the log is failing.
+func (s *Server) visible(ctx context.Context, seq uint64) error {
+	if seq == 0 || s.store == nil {
+		return nil
+	}
+	if err := s.store.log.Wait(ctx, seq); err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	s.mu.Lock()
+	err := s.logErr
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("event log failing: %w", err)
+	}
+	return nil
+}
+
 // finish waits for durability and hands the updates to the replicator.
 func (s *Server) finish(ctx context.Context, seq uint64, send []*node.Update) error {
-	if seq > 0 && s.durable != nil {
-		if err := s.durable.Wait(ctx, seq); err != nil {
+	if seq > 0 && s.store != nil {
+		if err := s.store.Wait(ctx, seq); err != nil {
 			s.logFailed(err, send)
 			return err
 		}
@@ -284,16 +311,20 @@ func (s *Server) finish(ctx context.Context, seq uint64, send []*node.Update) er
 
 func (s *Server) logger() *slog.Logger { return s.log }
 
-// logFailed records that the log could not take this node's updates: writes are refused until
-// they are on disk (store.recover), reads go on.
+// logFailed records that the log could not make this node's updates durable: writes are
+// refused until they are on disk (store.recover), reads go on.
 func (s *Server) logFailed(err error, own []*node.Update) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.logFailedLocked(err, own)
+}
+
+func (s *Server) logFailedLocked(err error, us []*node.Update) {
 	if s.logErr == nil {
 		s.log.Error("event log failed: refusing writes, still serving reads", "err", err)
 	}
 	s.logErr = err
 	if s.store != nil {
-		s.store.unlogged = append(s.store.unlogged, own...)
+		s.store.unlogged = append(s.store.unlogged, us...)
 	}
 }

@@ -152,16 +152,44 @@ func (c *Cluster) AddNode() int {
 	c.mu.Lock()
 	i := len(c.members)
 	m := &Member{Index: i, Name: fmt.Sprintf("n%d", i), Host: hostOf(i), done: make(chan error, 1)}
-	var join []string
-	for _, o := range c.members {
-		if !o.stopped {
-			join = []string{net.JoinHostPort(o.Host, gossipPort)}
-			break
-		}
-	}
+	join := c.joinAddrLocked(m)
 	c.members = append(c.members, m)
 	c.mu.Unlock()
+	c.start(m, join)
+	return i
+}
 
+// Restart starts stopped node i again with the same name, host and configuration (so the same
+// data directory, if Configure gives it one), joining the first running node, and returns once
+// it serves clients.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	m := c.member(i)
+	c.mu.Lock()
+	if !m.stopped {
+		c.mu.Unlock()
+		c.t.Fatalf("servertest: Restart(%d): %s is running", i, m.Name)
+	}
+	m.stopped, m.client, m.clients, m.done = false, nil, nil, make(chan error, 1)
+	join := c.joinAddrLocked(m)
+	c.mu.Unlock()
+	c.start(m, join)
+}
+
+// joinAddrLocked returns the gossip address of the first running member other than m.
+func (c *Cluster) joinAddrLocked(m *Member) []string {
+	for _, o := range c.members {
+		if o != m && !o.stopped {
+			return []string{net.JoinHostPort(o.Host, gossipPort)}
+		}
+	}
+	return nil
+}
+
+// start runs m's server and waits until it serves clients.
+func (c *Cluster) start(m *Member, join []string) {
+	c.t.Helper()
+	i := m.Index
 	h := c.Net.Host(m.Host)
 	tr, err := h.Transport(net.JoinHostPort(m.Host, gossipPort))
 	if err != nil {
@@ -215,7 +243,6 @@ func (c *Cluster) AddNode() int {
 	c.mu.Lock()
 	m.client = cl
 	c.mu.Unlock()
-	return i
 }
 
 // N returns how many nodes were ever started (stopped ones included).

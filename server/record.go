@@ -1,0 +1,69 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/distkv/distkv/node"
+)
+
+// Event log records (docs/formats.md). A record is one msgpack array:
+//
+//	update = [origin, tick, tock, [op...], ...]   4 or more fields (node.Update)
+//	known  = [origin, rangeset]                    2 fields
+//
+// A known record holds ticks the node learned without their ops: a pull reply's superseded
+// ticks, whose effects the node holds through newer versions. Logging them keeps a restarted
+// node from looking behind the purge watermark (and resyncing) for ticks it did know.
+const knownRecordFields = 2
+
+// appendKnownRecord appends the known record for origin's ticks rs.
+func appendKnownRecord(b []byte, origin string, rs node.RangeSet) []byte {
+	b = node.AppendArrayLen(b, knownRecordFields)
+	b = node.AppendString(b, origin)
+	return rs.AppendMsgpack(b)
+}
+
+// replayRecord applies one log record to n.
+func replayRecord(n *node.Node, rec []byte) error {
+	r := node.NewReader(rec)
+	fields, err := r.ArrayLen()
+	if err != nil {
+		return err
+	}
+	if fields != knownRecordFields {
+		u, err := node.DecodeUpdate(rec)
+		if err != nil {
+			return err
+		}
+		n.Apply(u)
+		return nil
+	}
+	origin, err := r.Str()
+	if err != nil {
+		return err
+	}
+	if origin == "" {
+		return fmt.Errorf("known record without origin")
+	}
+	rs, err := r.RangeSet()
+	if err != nil {
+		return err
+	}
+	if r.Len() != 0 {
+		return fmt.Errorf("%d trailing bytes after a known record", r.Len())
+	}
+	n.MarkKnown(origin, rs)
+	return nil
+}
+
+// logKnownLocked logs ticks the node marked known without ops; the caller holds s.mu. A
+// record the log does not take is only lost knowledge: the ticks are pulled again after a
+// restart.
+func (s *Server) logKnownLocked(origin string, rs node.RangeSet) {
+	if s.store == nil || rs.Empty() {
+		return
+	}
+	if _, err := s.store.Append(appendKnownRecord(nil, origin, rs)); err != nil {
+		s.log.Warn("event log: known ticks not logged", "origin", origin, "err", err)
+	}
+}
