@@ -61,6 +61,7 @@ type clNode struct {
 	cl                   *client.Client
 	killed               bool
 	restarts             int
+	extra                []string // more server flags (clStartWith)
 }
 
 // clCluster is a set of server processes.
@@ -121,18 +122,34 @@ func clFreePort(t *testing.T, host string, udp bool) string {
 // one is ready and sees all the others alive and ready.
 func clStart(t *testing.T, n int) *clCluster {
 	t.Helper()
+	return clStartWith(t, n, nil)
+}
+
+// clStartWith is clStart with a hook that edits each node before its first launch.
+func clStartWith(t *testing.T, n int, edit func(k int, nd *clNode)) *clCluster {
+	t.Helper()
 	needCluster(t)
 	c := &clCluster{t: t}
 	t.Cleanup(c.stopAll)
 	for k := 0; k < n; k++ {
-		host := fmt.Sprintf("127.0.0.%d", k+1)
-		nd := &clNode{name: fmt.Sprintf("n%d", k), client: clFreePort(t, host, false),
-			gossip: clFreePort(t, host, true), peer: clFreePort(t, host, false)}
-		c.nodes = append(c.nodes, nd)
-		c.launch(k)
+		c.add(edit)
 	}
 	c.waitMembers(clStartDeadline)
 	return c
+}
+
+// add launches one more node, joining node 0, and returns its index once it is ready.
+func (c *clCluster) add(edit func(k int, nd *clNode)) int {
+	k := len(c.nodes)
+	host := fmt.Sprintf("127.0.0.%d", k+1)
+	nd := &clNode{name: fmt.Sprintf("n%d", k), client: clFreePort(c.t, host, false),
+		gossip: clFreePort(c.t, host, true), peer: clFreePort(c.t, host, false)}
+	if edit != nil {
+		edit(k, nd)
+	}
+	c.nodes = append(c.nodes, nd)
+	c.launch(k)
+	return k
 }
 
 // launch starts node k's process (again) and waits until it serves clients and is ready.
@@ -145,6 +162,7 @@ func (c *clCluster) launch(k int) {
 	if k > 0 {
 		args = append(args, "--join", c.nodes[0].gossip)
 	}
+	args = append(args, nd.extra...)
 	nd.log, nd.done, nd.err, nd.killed = &clLog{}, make(chan struct{}), nil, false
 	nd.cmd = exec.Command(distkvBin, args...)
 	nd.cmd.Env = clEnv()
