@@ -2,13 +2,14 @@ package server
 
 import (
 	"errors"
-
 	"fmt"
-	"github.com/distkv/distkv/gossip"
-	"github.com/hashicorp/memberlist"
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/distkv/distkv/eventlog"
+	"github.com/distkv/distkv/gossip"
+	"github.com/hashicorp/memberlist"
 )
 
 // Config configures a Server. The zero value plus DefaultConfig's fields is a working single
@@ -52,6 +53,8 @@ type Config struct {
 	// (in-process test clusters use gossip/memnet). Nil: TCP and UDP.
 	Network   gossip.Network
 	Transport memberlist.Transport
+	// LogFS replaces the event log's file system, for fault injection in tests. Nil: the OS.
+	LogFS eventlog.FS
 	// HousekeepInterval is how often the housekeeper runs a round. Default 2s.
 	HousekeepInterval time.Duration
 	Logger            *slog.Logger

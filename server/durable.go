@@ -151,6 +151,9 @@ func (st *store) restore() error {
 	}
 	cfg := eventlog.DefaultConfig(filepath.Join(st.dir, logDir))
 	cfg.Sync, cfg.Logger = st.policy, s.log
+	if s.cfg.LogFS != nil {
+		cfg.FS = s.cfg.LogFS
+	}
 	if st.log, err = eventlog.Open(cfg); err != nil {
 		return err
 	}
