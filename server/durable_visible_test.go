@@ -169,4 +169,3 @@ func TestFailedLogWriteIsRecovered(t *testing.T) {
 	c.WaitConverged(15 * time.Second)
 	c.CheckIdentical()
 }
-
