@@ -36,6 +36,28 @@ type Horizon struct {
 	Tock    uint64
 }
 
+// HorizonOf makes the horizon of a state transfer's header: its heads (the highest of each
+// origin's known ticks included) and its tock. The header itself is taken on the donor's word,
+// but for ticks and tocks past MaxPlausible, which no honest network reaches.
+func HorizonOf(known map[string]RangeSet, highest map[string]uint64, tock uint64) (Horizon, error) {
+	h := Horizon{Highest: make(map[string]uint64, len(highest)+len(known)), Tock: tock}
+	if tock > MaxPlausible {
+		return Horizon{}, implausible("state header with tock %d", tock)
+	}
+	for o, t := range highest {
+		h.Highest[o] = t
+	}
+	for o, rs := range known {
+		h.Highest[o] = max(h.Highest[o], rs.Max())
+	}
+	for o, t := range h.Highest {
+		if o == "" || t > MaxPlausible {
+			return Horizon{}, implausible("state header with tick %d of %q", t, o)
+		}
+	}
+	return h, nil
+}
+
 // Plausible reports why an update from a peer cannot be honest, or nil: a tick or chain link
 // no one can have made yet (see PlausibleHead), a chain link of the update's own origin not
 // older than the update, or a tock more than MaxTockAhead past the node's clock. A caller

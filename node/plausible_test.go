@@ -83,3 +83,30 @@ func TestPlausibleHead(t *testing.T) {
 		}
 	}
 }
+
+func TestHorizonOf(t *testing.T) {
+	h, err := HorizonOf(map[string]RangeSet{"a~1": Upto(7)}, map[string]uint64{"a~1": 5, "b~1": 9}, 40)
+	if err != nil || h.Highest["a~1"] != 7 || h.Highest["b~1"] != 9 || h.Tock != 40 {
+		t.Fatalf("HorizonOf = %+v, %v", h, err)
+	}
+	for name, bad := range map[string]func() (Horizon, error){
+		"tock":      func() (Horizon, error) { return HorizonOf(nil, nil, MaxTick) },
+		"head":      func() (Horizon, error) { return HorizonOf(nil, map[string]uint64{"a~1": 1 << 62}, 1) },
+		"known":     func() (Horizon, error) { return HorizonOf(map[string]RangeSet{"a~1": Upto(1 << 62)}, nil, 1) },
+		"no origin": func() (Horizon, error) { return HorizonOf(nil, map[string]uint64{"": 1}, 1) },
+	} {
+		if _, err := bad(); !errors.Is(err, ErrImplausible) {
+			t.Errorf("%s: err %v, want ErrImplausible", name, err)
+		}
+	}
+	// A joining node takes a long-lived network's tocks and heads on the donor's word.
+	n := New(Config{Origin: "new~1"})
+	h, _ = HorizonOf(nil, map[string]uint64{"a~1": 1 << 40}, 1<<50)
+	u := &Update{Origin: "a~1", Tick: 1 << 40, Tock: 1 << 50, Ops: []Op{{Path: StringPath("x"), Value: []byte{1}}}}
+	if err := n.PlausibleWithin(u, h); err != nil {
+		t.Fatalf("chunk within the donor's horizon refused: %v", err)
+	}
+	if err := n.Plausible(u); err == nil {
+		t.Fatal("the same update without the horizon was taken")
+	}
+}
