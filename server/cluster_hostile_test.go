@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -217,4 +218,22 @@ func TestPeerConnLimits(t *testing.T) {
 	}
 	c.MustWrite(A, node.StringPath("limits"), "still replicating")
 	c.WaitConverged(10 * time.Second)
+}
+
+// TestPushStreamOutlivesIdleTimeout: a push stream idle past PeerIdleTimeout is closed by the
+// pusher before the receiver's deadline cuts it (no push is written into a dying connection),
+// and the next write goes out on a fresh stream.
+func TestPushStreamOutlivesIdleTimeout(t *testing.T) {
+	const idle = 2 * time.Second
+	c := servertest.New(t, servertest.Options{N: 2, Seed: 43, LogLevel: slog.LevelDebug, HousekeepInterval: time.Minute,
+		Configure: func(i int, cfg *server.Config) { cfg.PeerIdleTimeout = idle }})
+	const A, B = 0, 1
+	c.MustWrite(A, node.StringPath("idle", "0"), "opens the push stream")
+	c.WaitConverged(10 * time.Second)
+	time.Sleep(idle + idle/2)                                                     // the stream is idle past the receiver's timeout
+	a1 := c.MustWrite(A, node.StringPath("idle", "1"), strings.Repeat("v", 4000)) // too big for serf
+	waitKnows(t, c, B, c.Origin(A), a1.Tick, 10*time.Second)
+	if logs := c.Logs(4000); strings.Contains(logs, "i/o timeout") {
+		t.Fatalf("a peer connection hit its read deadline:\n%s", logs)
+	}
 }
