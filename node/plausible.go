@@ -129,3 +129,21 @@ func (n *Node) plausibleHead(origin string, tick uint64, h Horizon) error {
 	}
 	return nil
 }
+
+// Sane reports why no honest network can have made u, whatever a node knows: a tick, tock or
+// chain link past MaxPlausible. A node replaying its own log or snapshot skips such updates of
+// other origins, which it can only have taken from a peer before Plausible existed: kept,
+// they would exhaust its clock again at every start.
+func Sane(u *Update) error {
+	if u.Tick > MaxPlausible || u.Tock > MaxPlausible {
+		return implausible("update %s/%d@%d", u.Origin, u.Tick, u.Tock)
+	}
+	for i := range u.Ops {
+		for _, l := range u.Ops[i].Chain {
+			if l.Tick > MaxPlausible {
+				return implausible("update %s/%d: chain link %s/%d", u.Origin, u.Tick, l.Origin, l.Tick)
+			}
+		}
+	}
+	return nil
+}

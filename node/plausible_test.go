@@ -110,3 +110,19 @@ func TestHorizonOf(t *testing.T) {
 		t.Fatal("the same update without the horizon was taken")
 	}
 }
+
+func TestSane(t *testing.T) {
+	ok := &Update{Origin: "a~1", Tick: 3, Tock: MaxPlausible, Ops: []Op{{Path: StringPath("x"), Chain: Chain{{"b~1", MaxPlausible}}}}}
+	if err := Sane(ok); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []*Update{
+		{Origin: "a~1", Tick: 3, Tock: MaxTick},
+		{Origin: "a~1", Tick: 1 << 62, Tock: 1},
+		{Origin: "a~1", Tick: 3, Tock: 1, Ops: []Op{{Path: StringPath("x"), Chain: Chain{{"b~1", 1 << 62}}}}},
+	} {
+		if err := Sane(u); !errors.Is(err, ErrImplausible) {
+			t.Errorf("%v: err %v", u, err)
+		}
+	}
+}

@@ -120,6 +120,10 @@ func (st *store) restore() error {
 		if err != nil {
 			return fmt.Errorf("server: log record: %w", err)
 		}
+		if err := node.Sane(u); err != nil && u.Origin != n.Origin() {
+			s.log.Warn("skipping an implausible log record taken from a peer", "err", err)
+			return nil
+		}
 		n.Apply(u)
 		return nil
 	})
@@ -172,6 +176,9 @@ func loadSnapshot(n *node.Node, path string) (int, error) {
 			}
 			return count, fmt.Errorf("server: snapshot %s: %w", path, err)
 		}
+		if node.Sane(u) != nil && u.Origin != n.Origin() {
+			continue // taken from a peer before Plausible existed; see node.Sane
+		}
 		n.Load(u)
 		count++
 	}
@@ -179,9 +186,13 @@ func loadSnapshot(n *node.Node, path string) (int, error) {
 		n.MarkKnown(o, rs)
 	}
 	for o, t := range h.Highest {
-		n.SeeHead(o, t)
+		if t <= node.MaxPlausible {
+			n.SeeHead(o, t)
+		}
 	}
-	n.SeeTock(h.Tock)
+	if h.Tock <= node.MaxPlausible { // else raised by an entry skipped above
+		n.SeeTock(h.Tock)
+	}
 	n.Purge(h.Purge)
 	n.Ready()
 	return count, nil
