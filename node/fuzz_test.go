@@ -38,6 +38,7 @@ func FuzzDecodeUpdate(f *testing.F) {
 		}
 		// The node takes any decoded update without panicking, twice (idempotent).
 		n := New(Config{Origin: "fuzz~1"})
+		n.Plausible(u) // never panics, whatever it says
 		n.Apply(u)
 		d := n.Digest(nil)
 		n.Apply(v)
@@ -152,6 +153,29 @@ func FuzzCanonical(f *testing.F) {
 		r := NewReader(b)
 		if raw, err := r.Raw(); err != nil || !bytes.Equal(raw, b) {
 			t.Fatalf("Canonical accepts % x but Raw does not: %v", b, err)
+		}
+	})
+}
+
+func FuzzRangeSet(f *testing.F) {
+	f.Add(Upto(5).AppendMsgpack(nil))
+	f.Add(NewRangeSet(Range{3, 9}, Range{12, 13}).AppendMsgpack(nil))
+	f.Add([]byte{0x93, 0x05, 0x92, 0x01, 0x04, 0x05})
+	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := NewReader(b).RangeSet()
+		if err != nil {
+			return
+		}
+		rs := s.Ranges()
+		for i, r := range rs {
+			if r.Start >= r.End || (i > 0 && rs[i-1].End >= r.Start) {
+				t.Fatalf("not normalised: %v", rs)
+			}
+		}
+		again, err := NewReader(s.AppendMsgpack(nil)).RangeSet()
+		if err != nil || !again.Equal(s) {
+			t.Fatalf("range set %v does not round-trip: %v %v", s, again, err)
 		}
 	})
 }

@@ -219,8 +219,15 @@ func (r *Reader) RangeSet() (RangeSet, error) {
 	if err != nil {
 		return RangeSet{}, err
 	}
-	items := make([]Range, 0, n)
+	// Items are collected (never more than min(n, 1024) up front: an item takes one byte
+	// but 16 in memory) and merged whenever they doubled, so duplicates cost no memory.
+	items := make([]Range, 0, min(n, 1024))
+	merged := 0
 	for i := 0; i < n; i++ {
+		if len(items) >= 4096 && len(items) >= 2*merged {
+			items = coalesce(items)
+			merged = len(items)
+		}
 		c, err := r.Peek()
 		if err != nil {
 			return RangeSet{}, err
@@ -256,10 +263,25 @@ func (r *Reader) RangeSet() (RangeSet, error) {
 			items = append(items, Range{a, b})
 		}
 	}
-	sort.Slice(items, func(i, j int) bool { return items[i].Start < items[j].Start })
-	var s RangeSet
-	for _, it := range items {
-		s.AddRange(it.Start, it.End)
+	if items = coalesce(items); len(items) == 0 {
+		return RangeSet{}, nil
 	}
-	return s, nil
+	if cap(items) > 2*len(items)+8 { // mostly duplicates: do not keep their room
+		items = append([]Range(nil), items...)
+	}
+	return RangeSet{r: items}, nil
+}
+
+// coalesce sorts ranges and merges those that overlap or touch, in place.
+func coalesce(items []Range) []Range {
+	sort.Slice(items, func(i, j int) bool { return items[i].Start < items[j].Start })
+	out := items[:0]
+	for _, it := range items {
+		if k := len(out) - 1; k >= 0 && it.Start <= out[k].End {
+			out[k].End = max(out[k].End, it.End)
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
 }

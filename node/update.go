@@ -86,6 +86,14 @@ func (c Chain) appendMsgpack(b []byte) []byte {
 // MaxChain bounds chains read from the wire.
 const MaxChain = 64
 
+// minOpSize is the smallest encoding of an op: a 4-array header, a one-byte path as fixext 1
+// (3 bytes), a bool, a nil and an empty chain.
+const minOpSize = 7
+
+// maxPrealloc is the most ops an update's decoding reserves room for before it read them: the
+// server writes at most 4096 ops in one update.
+const maxPrealloc = 4096
+
 // Update decodes one update in wire form. Values are copied out of the reader's buffer.
 func (r *Reader) Update() (*Update, error) {
 	n, err := r.ArrayLen()
@@ -118,11 +126,16 @@ func (r *Reader) Update() (*Update, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.Ops = make([]Op, nops)
-	for i := range u.Ops {
-		if err := r.op(&u.Ops[i]); err != nil {
+	// Sized by the bytes left, not the count alone (an op takes minOpSize bytes but 80 in
+	// memory), and at most for as many ops as an honest update has, so that a lying count
+	// costs little and an honest one no regrowth.
+	u.Ops = make([]Op, 0, min(nops, r.Len()/minOpSize, maxPrealloc))
+	for i := 0; i < nops; i++ {
+		var op Op
+		if err := r.op(&op); err != nil {
 			return nil, err
 		}
+		u.Ops = append(u.Ops, op)
 	}
 	for i := 4; i < n; i++ { // fields added by later versions
 		if _, err := r.Raw(); err != nil {

@@ -372,7 +372,7 @@ func (r *Reader) Path() (Path, error) {
 		return nil, wireErr("path: ext type %d, want %d", t, PathExtType)
 	}
 	sub := NewReader(payload)
-	p := make(Path, 0, 4)
+	p := make(Path, 0, min(len(payload), 4)) // an element takes a byte at least
 	for sub.Len() > 0 {
 		if len(p) == MaxPathLen {
 			return nil, wireErr("path of more than %d elements", MaxPathLen)

@@ -243,13 +243,21 @@ func (s *Server) persistState() error {
 // conflict rule, then the vector's known ticks, heads, clock and watermark.
 func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func(*node.Node))) error {
 	var hdr wire.Vector
+	var horizon node.Horizon
 	count := 0
 	err := c.request(ctx, p, wire.MsgStateReq, nil, func(t byte, b []byte) (bool, error) {
 		switch t {
 		case wire.MsgStateHeader:
 			var err error
-			hdr, err = wire.DecodeVector(b)
-			return true, err
+			if hdr, err = wire.DecodeVector(b); err != nil {
+				return false, err
+			}
+			// The donor's word for where the network is: the chunks are checked against it.
+			horizon, err = node.HorizonOf(hdr.Known, hdr.Highest, hdr.Tock)
+			if err != nil {
+				c.s.log.Warn("refused a state transfer", "peer", p.Name, "err", err)
+			}
+			return err == nil, err
 		case wire.MsgStateChunk:
 			us, err := wire.DecodeUpdates(b)
 			if err != nil {
@@ -257,9 +265,18 @@ func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func
 			}
 			with(func(n *node.Node) {
 				for _, u := range us {
+					if err = n.PlausibleWithin(u, horizon); err != nil {
+						return
+					}
+				}
+				for _, u := range us {
 					n.Load(u)
 				}
 			})
+			if err != nil {
+				c.s.log.Warn("refused a state transfer", "peer", p.Name, "err", err)
+				return false, err
+			}
 			count += len(us)
 			return true, nil
 		case wire.MsgStateEnd:

@@ -49,6 +49,15 @@ type Config struct {
 	JoinTimeout time.Duration
 	// MaxPeerFrame caps one peer data-plane frame. Default 64 MiB.
 	MaxPeerFrame int
+	// MaxPeerConns caps the peer data plane's open inbound connections; one more is closed at
+	// once. A member holds one persistent push stream to each other member plus a few
+	// short-lived requests, so this must exceed twice the network's size. Default 256.
+	MaxPeerConns int
+	// PeerHelloTimeout bounds the wait for a new peer connection's Hello, PeerIdleTimeout the
+	// silence between two frames after it (pushers close idle streams at half of it).
+	// Defaults 10s and 2m.
+	PeerHelloTimeout time.Duration
+	PeerIdleTimeout  time.Duration
 	// Network and Transport replace real sockets for the peer data plane and for gossip
 	// (in-process test clusters use gossip/memnet). Nil: TCP and UDP.
 	Network   gossip.Network
@@ -101,6 +110,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxPeerFrame <= 0 {
 		c.MaxPeerFrame = 64 << 20
+	}
+	if c.MaxPeerConns <= 0 {
+		c.MaxPeerConns = 256
+	}
+	if c.PeerHelloTimeout <= 0 {
+		c.PeerHelloTimeout = 10 * time.Second
+	}
+	if c.PeerIdleTimeout <= 0 {
+		c.PeerIdleTimeout = 2 * time.Minute
 	}
 	if c.Network == nil {
 		c.Network = gossip.TCP{}

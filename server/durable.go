@@ -116,7 +116,9 @@ func (st *store) restore() error {
 		from = hdr.LogSegment
 	}
 	info, err := eventlog.Replay(filepath.Join(st.dir, logDir), from, func(rec []byte) error {
-		if err := replayRecord(n, rec); err != nil {
+		if err := replayRecord(n, rec); errors.Is(err, errSkippedRecord) {
+			s.log.Warn("event log", "err", err)
+		} else if err != nil {
 			return fmt.Errorf("server: log record: %w", err)
 		}
 		return nil
@@ -179,10 +181,24 @@ func loadSnapshot(n *node.Node, path string) (int, error) {
 			}
 			return count, fmt.Errorf("server: snapshot %s: %w", path, err)
 		}
+		if node.Sane(u) != nil && u.Origin != n.Origin() {
+			continue // taken from a peer before Plausible existed; see node.Sane
+		}
 		n.Load(u)
 		count++
 	}
-	n.LoadSummary(h.Known, h.Highest, h.Tock, h.Purge)
+	for o, rs := range h.Known {
+		n.MarkKnown(o, rs)
+	}
+	for o, t := range h.Highest {
+		if t <= node.MaxPlausible {
+			n.SeeHead(o, t)
+		}
+	}
+	if h.Tock <= node.MaxPlausible { // else raised by an entry skipped above
+		n.SeeTock(h.Tock)
+	}
+	n.Purge(h.Purge)
 	n.Ready()
 	return count, nil
 }

@@ -192,3 +192,41 @@ func TestCrashLosingTheLogAfterASnapshotStartsNewOrigin(t *testing.T) {
 		t.Fatalf("after a clean stop: origin %s, want %s kept", origin3, origin2)
 	}
 }
+
+// TestRestartSkipsImplausibleRecords: a node that logged a peer's update with tock 2^63-1 (or a
+// chain naming tick 2^62 of another origin) before such input was refused starts again with
+// a working clock, and without the far gap.
+func TestRestartSkipsImplausibleRecords(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Name: "d1", DataDir: dir, Fsync: "always"}
+	s, stop := runServer(t, cfg)
+	write(t, s, "a", 1)
+	for _, u := range []*node.Update{
+		{Origin: "evil~1", Tick: 1, Tock: node.MaxTick, Ops: []node.Op{{Path: node.StringPath("x"), Value: []byte{1}}}},
+		{Origin: "evil~1", Tick: 2, Tock: 5, Ops: []node.Op{{Path: node.StringPath("y"), Value: []byte{1}, Chain: node.Chain{{Origin: "other~1", Tick: 1 << 62}}}}},
+	} {
+		s.mu.Lock()
+		s.node.Apply(u) // as the peer plane did before Plausible
+		_, _, err := s.commitLocked()
+		s.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, _, _, err := s.Write([]node.Change{{Path: node.StringPath("d", "b"), Value: node.AppendInt(nil, 2)}}); err == nil {
+		t.Fatal("setup: the clock is not exhausted")
+	}
+	stop()
+
+	s2, stop2 := runServer(t, cfg)
+	defer stop2()
+	write(t, s2, "c", 3)
+	s2.Node(func(n *node.Node) {
+		if n.Tock() > node.MaxPlausible || n.Highest()["other~1"] != 0 {
+			t.Errorf("after restart: tock %d, highest of other~1 %d", n.Tock(), n.Highest()["other~1"])
+		}
+		if _, ok := n.Lookup(node.StringPath("d", "a")); !ok {
+			t.Error("own write lost")
+		}
+	})
+}

@@ -67,10 +67,21 @@ func (ps *peerStream) run() {
 		}
 	}()
 	var buf []byte
+	// The receiver closes a stream idle for PeerIdleTimeout; close it first, at half of it,
+	// so that no batch is written into a connection the peer is closing.
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	defer idle.Stop()
 	for {
 		var batch []*node.Update
 		select {
 		case batch = <-ps.q:
+		case <-idle.C:
+			if conn != nil {
+				conn.Close()
+				conn = nil
+			}
+			continue
 		case <-ps.done:
 			return
 		}
@@ -92,7 +103,9 @@ func (ps *peerStream) run() {
 			ps.c.s.log.Debug("push failed", "peer", ps.info.Name, "err", err)
 			conn.Close()
 			conn = nil
+			continue
 		}
+		idle.Reset(ps.c.s.cfg.PeerIdleTimeout / 2)
 	}
 }
 
@@ -216,13 +229,44 @@ func (c *cluster) pullFrom(ctx context.Context, p peerInfo, origin string, ticks
 			c.startResync(p.Name)
 			return false, errBehind
 		}
-		c.s.applyRemote(r.Updates, r.Origin, r.Superseded)
+		if err := checkPullReply(r, origin, ticks); err != nil {
+			c.s.log.Warn("refused a pull reply", "peer", p.Name, "err", err)
+			return false, err
+		}
+		if err := c.s.applyRemote(r.Updates, r.Origin, r.Superseded); err != nil {
+			c.s.log.Warn("refused a pull reply", "peer", p.Name, "err", err)
+			return false, err
+		}
 		return false, nil
 	})
 }
 
-// acceptPeers serves the data plane.
+// checkPullReply refuses a reply that holds what was not asked: an honest peer serves only
+// ticks of the origin pulled, and only those asked for.
+func checkPullReply(r wire.PullReply, origin string, ticks node.RangeSet) error {
+	if r.Origin != origin {
+		return fmt.Errorf("%w: reply for origin %q to a pull of %q", node.ErrImplausible, r.Origin, origin)
+	}
+	for _, u := range r.Updates {
+		if u.Origin != origin || !ticks.Contains(u.Tick) {
+			return fmt.Errorf("%w: reply holds %s/%d, not asked for", node.ErrImplausible, u.Origin, u.Tick)
+		}
+	}
+	if extra := r.Superseded.Minus(ticks); !extra.Empty() {
+		return fmt.Errorf("%w: reply marks ticks %s superseded, not asked for", node.ErrImplausible, extra)
+	}
+	return nil
+}
+
+// refusedLogEvery rate-limits the log line about connections refused over MaxPeerConns.
+const refusedLogEvery = 10 * time.Second
+
+// acceptPeers serves the data plane, at most MaxPeerConns connections at a time: one more is
+// closed at once, so a flood of connections costs a file descriptor for a moment each.
 func (c *cluster) acceptPeers() {
+	slots := make(chan struct{}, c.s.cfg.MaxPeerConns)
+	var refused int
+	var lastLog time.Time
 	for {
 		conn, err := c.ln.Accept()
 		if err != nil {
@@ -237,8 +281,23 @@ func (c *cluster) acceptPeers() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			conn.Close()
+			if refused++; time.Since(lastLog) >= refusedLogEvery {
+				c.s.log.Warn("peer connections over the cap; closing new ones", "max", c.s.cfg.MaxPeerConns,
+					"refused", refused, "last from", conn.RemoteAddr().String())
+				refused, lastLog = 0, time.Now()
+			}
+			continue
+		}
 		c.wg.Add(1)
-		go func() { defer c.wg.Done(); c.servePeer(conn) }()
+		go func() {
+			defer c.wg.Done()
+			defer func() { <-slots }()
+			c.servePeer(conn)
+		}()
 	}
 }
 
@@ -248,8 +307,12 @@ func (c *cluster) servePeer(conn net.Conn) {
 	defer stop()
 	br := bufio.NewReaderSize(conn, 64<<10)
 	bw := bufio.NewWriterSize(conn, 64<<10)
+	// A connection that says nothing holds a slot: Hello must come soon, frames after it
+	// within the idle timeout (pushers close their idle streams before it).
+	conn.SetReadDeadline(time.Now().Add(c.s.cfg.PeerHelloTimeout))
 	t, b, err := gossip.ReadFrame(br, c.s.cfg.MaxPeerFrame, nil)
 	if err != nil || t != wire.MsgHello {
+		c.s.log.Debug("peer connection without hello", "from", conn.RemoteAddr().String(), "type", t, "err", err)
 		return
 	}
 	hello, err := wire.DecodeHello(b)
@@ -257,6 +320,7 @@ func (c *cluster) servePeer(conn net.Conn) {
 		return
 	}
 	for {
+		conn.SetReadDeadline(time.Now().Add(c.s.cfg.PeerIdleTimeout))
 		t, b, err := gossip.ReadFrame(br, c.s.cfg.MaxPeerFrame, nil)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
@@ -281,7 +345,9 @@ func (c *cluster) handle(from wire.Hello, t byte, b []byte, bw *bufio.Writer) er
 		if err != nil {
 			return err
 		}
-		s.applyRemote(us, "", node.RangeSet{})
+		if err := s.applyRemote(us, "", node.RangeSet{}); err != nil {
+			return err
+		}
 		c.puller.hint(from.Name)
 		return nil
 	case wire.MsgPull:
@@ -321,6 +387,12 @@ func (c *cluster) handle(from wire.Hello, t byte, b []byte, bw *bufio.Writer) er
 		wm, err := wire.DecodeWatermark(b)
 		if err != nil {
 			return err
+		}
+		s.mu.Lock()
+		err = s.plausibleHeadsLocked(wm)
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("purge watermark: %w", err)
 		}
 		c.purge(wm, from.Name)
 		return nil

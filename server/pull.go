@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -13,9 +14,22 @@ import (
 const gapDelay = 20 * time.Millisecond
 
 // applyRemote applies updates from a peer (a push, a pull reply, a serf event), marks the
-// ticks a pull reply reported superseded, logs, and notes gaps.
-func (s *Server) applyRemote(us []*node.Update, supOrigin string, sup node.RangeSet) {
+// ticks a pull reply reported superseded, logs, and notes gaps. If any of it is implausible
+// (node.Plausible) it applies nothing and says why: the caller refuses the whole message.
+func (s *Server) applyRemote(us []*node.Update, supOrigin string, sup node.RangeSet) error {
 	s.mu.Lock()
+	for _, u := range us {
+		if err := s.node.Plausible(u); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	if supOrigin != "" && !sup.Empty() {
+		if err := s.node.PlausibleHead(supOrigin, sup.Max()); err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("superseded ticks: %w", err)
+		}
+	}
 	touched := map[string]bool{}
 	for _, u := range us {
 		s.node.Apply(u)
@@ -32,11 +46,17 @@ func (s *Server) applyRemote(us []*node.Update, supOrigin string, sup node.Range
 	if c := s.cluster; c != nil && len(gaps) > 0 {
 		c.puller.want(gaps)
 	}
+	return nil
 }
 
-// seeHeads records head announcements and notes gaps.
-func (s *Server) seeHeads(heads map[string]uint64) {
+// seeHeads records head announcements and notes gaps; if any head is implausible it records
+// none and says why.
+func (s *Server) seeHeads(heads map[string]uint64) error {
 	s.mu.Lock()
+	if err := s.plausibleHeadsLocked(heads); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	touched := map[string]bool{}
 	for o, t := range heads {
 		s.node.SeeHead(o, t)
@@ -47,6 +67,20 @@ func (s *Server) seeHeads(heads map[string]uint64) {
 	if c := s.cluster; c != nil && len(gaps) > 0 {
 		c.puller.want(gaps)
 	}
+	return nil
+}
+
+// plausibleHeadsLocked checks every tick of a head announcement or purge watermark.
+func (s *Server) plausibleHeadsLocked(heads map[string]uint64) error {
+	for o, t := range heads {
+		if t == 0 {
+			continue // a watermark may name an origin with nothing purged
+		}
+		if err := s.node.PlausibleHead(o, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Server) gapsLocked(origins map[string]bool) map[string]node.RangeSet {

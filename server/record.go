@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/distkv/distkv/node"
@@ -15,6 +16,9 @@ import (
 // ticks, whose effects the node holds through newer versions. Logging them keeps a restarted
 // node from looking behind the purge watermark (and resyncing) for ticks it did know.
 const knownRecordFields = 2
+
+// errSkippedRecord marks a record replay skips (with a warning) rather than failing the start.
+var errSkippedRecord = errors.New("skipping an implausible log record taken from a peer")
 
 // appendKnownRecord appends the known record for origin's ticks rs.
 func appendKnownRecord(b []byte, origin string, rs node.RangeSet) []byte {
@@ -34,6 +38,11 @@ func replayRecord(n *node.Node, rec []byte) error {
 		u, err := node.DecodeUpdate(rec)
 		if err != nil {
 			return err
+		}
+		if err := node.Sane(u); err != nil && u.Origin != n.Origin() {
+			// Taken from a peer before the plausibility checks: kept, it would break the
+			// node again at every start.
+			return fmt.Errorf("%w: %v", errSkippedRecord, err)
 		}
 		n.Apply(u)
 		return nil

@@ -97,14 +97,18 @@ func (c *cluster) onEvent(ev gossip.Event) {
 				c.s.log.Warn("bad update event", "err", err)
 				return
 			}
-			c.s.applyRemote(us, "", node.RangeSet{})
+			if err := c.s.applyRemote(us, "", node.RangeSet{}); err != nil {
+				c.s.log.Warn("refused an update event", "ltime", e.LTime, "err", err)
+			}
 		case eventHeads:
 			heads, err := wire.DecodeWatermark(e.Payload)
 			if err != nil {
 				c.s.log.Warn("bad heads event", "err", err)
 				return
 			}
-			c.s.seeHeads(heads)
+			if err := c.s.seeHeads(heads); err != nil {
+				c.s.log.Warn("refused a heads event", "ltime", e.LTime, "err", err)
+			}
 		}
 	case gossip.MemberEvent:
 		c.refreshPeers()

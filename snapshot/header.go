@@ -111,13 +111,13 @@ func decodeHeader(p []byte) (Header, error) {
 }
 
 // readMap reads a map from origin to V. MapLen bounds the count by the bytes
-// left, so a hostile count cannot make it allocate.
+// left, and the map grows with what is read, so a hostile count cannot make it allocate.
 func readMap[V any](r *node.Reader, value func(*node.Reader) (V, error)) (map[string]V, error) {
 	n, err := r.MapLen()
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]V, n)
+	m := make(map[string]V, min(n, 1024)) // a pair takes 2 bytes, far more in a map
 	for range n {
 		k, err := r.Str()
 		if err != nil {

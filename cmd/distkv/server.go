@@ -35,6 +35,8 @@ func (e *cliEnv) serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "profile", EnvVars: []string{"DISTKV_PROFILE"}, Value: "lan", Usage: "gossip timings: `lan|test`"},
 			&cli.DurationFlag{Name: "forget-after", EnvVars: []string{"DISTKV_FORGET_AFTER"},
 				Usage: "forget a member failed this `long` (default: the profile's, 1h for lan); tombstones wait for failed members"},
+			&cli.IntFlag{Name: "max-peer-conns", EnvVars: []string{"DISTKV_MAX_PEER_CONNS"}, Value: 256,
+				Usage: "at most `N` open connections to the peer data plane; more are closed at once (must exceed twice the cluster's size)"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"DISTKV_LOG_LEVEL"}, Value: "info", Usage: "log `LEVEL`: debug, info, warn or error"},
 			&cli.BoolFlag{Name: "log-json", EnvVars: []string{"DISTKV_LOG_JSON"}, Usage: "log JSON lines instead of text"},
 		},
@@ -89,6 +91,9 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 		}
 	}
 	cfg.ForgetAfter = c.Duration("forget-after")
+	if cfg.MaxPeerConns = c.Int("max-peer-conns"); cfg.MaxPeerConns < 1 {
+		return cfg, usagef("--max-peer-conns %d: want at least 1", cfg.MaxPeerConns)
+	}
 	switch p := c.String("profile"); p {
 	case "lan", "test":
 		cfg.Profile = p
