@@ -394,10 +394,11 @@ func (st *store) recover() {
 	if len(st.unlogged) == 0 {
 		s.logErr = nil
 	}
+	repl := s.repl // under mu: Run sets it once the node has caught up, while this loop runs
 	s.mu.Unlock()
 	s.log.Info("event log writable again; taking writes")
-	if s.repl != nil && len(pending) > 0 {
-		s.repl.Send(pending)
+	if repl != nil && len(pending) > 0 {
+		repl.Send(pending)
 	}
 }
 

@@ -45,7 +45,7 @@ type Server struct {
 	node    *node.Node
 	watches map[uint64]*watchQ
 	durable Durable    // nil: RAM only
-	repl    Replicator // nil: single node
+	repl    Replicator // nil: single node; set under mu once caught up (store.recover reads it)
 	logErr  error      // sticky error of the event log (e.g. disk full): writes refused
 	cluster *cluster   // nil: a single node
 	store   *store     // nil: RAM only
