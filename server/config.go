@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"fmt"
+	"github.com/distkv/distkv/eventlog"
 	"github.com/distkv/distkv/gossip"
 	"github.com/hashicorp/memberlist"
 	"log/slog"
@@ -55,6 +56,9 @@ type Config struct {
 	// HousekeepInterval is how often the housekeeper runs a round. Default 2s.
 	HousekeepInterval time.Duration
 	Logger            *slog.Logger
+
+	// logFS replaces the event log's file system, for fault injection in tests. Nil: the OS.
+	logFS eventlog.FS
 }
 
 // DefaultClientAddr is DistKV's port, 20000 + 100*'K' + 'V', on loopback.

@@ -37,8 +37,16 @@ type conn struct {
 type ack struct {
 	seq   uint64 // log sequence to wait for
 	send  []*node.Update
+	more  []ackPart // delete_tree's further chunks, each waited for and sent on its own
 	reply []byte
 	errFn func(error) []byte
+}
+
+// ackPart is one log record's worth of an ack: the log fails batch by batch, and Wait reports
+// only its own batch, so each part is waited for.
+type ackPart struct {
+	seq  uint64
+	send []*node.Update
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -94,6 +102,13 @@ func (c *conn) acker() {
 	for a := range c.acks {
 		// Not c.ctx: a client that hangs up must not stop its write from reaching peers.
 		err := c.s.finish(context.Background(), a.seq, a.send)
+		for _, p := range a.more {
+			// Every part, also after a failed one: a durable part goes to the peers, one
+			// that is not is kept for store.recover.
+			if e := c.s.finish(context.Background(), p.seq, p.send); err == nil {
+				err = e
+			}
+		}
 		if err != nil && a.errFn != nil {
 			c.send(a.errFn(err))
 			continue

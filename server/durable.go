@@ -147,6 +147,9 @@ func (st *store) restore() error {
 	st.s.node = n
 	cfg := eventlog.DefaultConfig(filepath.Join(st.dir, logDir))
 	cfg.Sync, cfg.Logger = st.policy, s.log
+	if s.cfg.logFS != nil {
+		cfg.FS = s.cfg.logFS
+	}
 	if st.log, err = eventlog.Open(cfg); err != nil {
 		return err
 	}
