@@ -318,12 +318,16 @@ func (c *cluster) resync(donorName string) {
 	defer cancel()
 	v, err := c.vector(ctx, p)
 	if err != nil {
-		c.s.log.Error("resync failed; keeping the old state", "err", err)
+		if c.ctx.Err() == nil {
+			c.s.log.Error("resync failed; keeping the old state", "err", err)
+		}
 		return
 	}
 	took, err := c.takeStateIf(ctx, p, v, func(n *node.Node) bool { return n.Behind(v.Purge) })
 	if err != nil {
-		c.s.log.Error("resync failed; keeping the old state", "err", err)
+		if c.ctx.Err() == nil { // not cut short by a shutdown
+			c.s.log.Error("resync failed; keeping the old state", "err", err)
+		}
 		return
 	}
 	if took {

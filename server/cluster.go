@@ -116,12 +116,17 @@ func (s *Server) startCluster(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
+		if ctx.Err() != nil {
+			return ctx.Err() // shutting down: Run stops what was started
+		}
+		if time.Now().After(deadline) {
 			s.log.Error("catching up with the network failed; serving what this node has", "err", err)
 			break
 		}
 		s.log.Warn("catching up with the network failed; retrying", "err", err, "in", delay)
-		time.Sleep(delay)
+		if !sleepCtx(ctx, delay) {
+			return ctx.Err()
+		}
 	}
 	c.mu.Lock()
 	c.ready = true
@@ -159,16 +164,52 @@ func (c *cluster) tags(ready string) map[string]string {
 func (c *cluster) join(ctx context.Context) {
 	deadline := time.Now().Add(c.s.cfg.JoinTimeout)
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
-		n, err := c.g.Join(c.s.cfg.Join)
+		n, err := c.joinCtx(ctx, c.s.cfg.Join)
 		if n > 0 {
 			c.s.log.Info("joined the network", "contacted", n)
 			return
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Now().After(deadline) {
 			c.s.log.Warn("could not reach any --join address; starting alone, retrying in the background", "err", err)
 			return
 		}
-		time.Sleep(delay)
+		sleepCtx(ctx, delay)
+	}
+}
+
+// joinCtx joins through addrs, giving up when ctx ends: serf's join to an unreachable address
+// waits for memberlist's TCP timeout (10 s in the LAN profile), which must not hold up a
+// shutdown. The abandoned join ends by itself; serf's shutdown makes it fail.
+func (c *cluster) joinCtx(ctx context.Context, addrs []string) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := c.g.Join(addrs)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// sleepCtx waits for d or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -201,7 +242,7 @@ func (c *cluster) rejoinLoop() {
 		if len(lost) == 0 {
 			continue
 		}
-		if n, _ := c.g.Join(lost); n > 0 {
+		if n, _ := c.joinCtx(c.ctx, lost); n > 0 {
 			c.s.log.Info("rejoined", "addrs", lost)
 			c.kickHouse()
 		}

@@ -28,7 +28,7 @@ type conn struct {
 	done   chan struct{} // closed when the writer has stopped
 
 	mu      sync.Mutex
-	streams map[uint64]context.CancelFunc
+	streams map[uint64]*streamTask
 	wg      sync.WaitGroup
 	// acks orders the replies to writes: each waits for durability in turn.
 	acks chan ack
@@ -37,8 +37,16 @@ type conn struct {
 type ack struct {
 	seq   uint64 // log sequence to wait for
 	send  []*node.Update
+	more  []ackPart // delete_tree's further chunks, each waited for and sent on its own
 	reply []byte
 	errFn func(error) []byte
+}
+
+// ackPart is one log record's worth of an ack: the log fails batch by batch, and Wait reports
+// only its own batch, so each part is waited for.
+type ackPart struct {
+	seq  uint64
+	send []*node.Update
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -47,7 +55,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		s: s, nc: nc, ctx: ctx, cancel: cancel,
 		out:     make(chan []byte, 256),
 		done:    make(chan struct{}),
-		streams: make(map[uint64]context.CancelFunc),
+		streams: make(map[uint64]*streamTask),
 		acks:    make(chan ack, 1024),
 	}
 }
@@ -94,6 +102,13 @@ func (c *conn) acker() {
 	for a := range c.acks {
 		// Not c.ctx: a client that hangs up must not stop its write from reaching peers.
 		err := c.s.finish(context.Background(), a.seq, a.send)
+		for _, p := range a.more {
+			// Every part, also after a failed one: a durable part goes to the peers, one
+			// that is not is kept for store.recover.
+			if e := c.s.finish(context.Background(), p.seq, p.send); err == nil {
+				err = e
+			}
+		}
 		if err != nil && a.errFn != nil {
 			c.send(a.errFn(err))
 			continue
@@ -162,22 +177,29 @@ func isNetErr(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
 }
 
+// streamTask is one running stream; its pointer tells it from a later stream that reused
+// its seq.
+type streamTask struct{ cancel context.CancelFunc }
+
 // stream runs fn in its own goroutine, registered under the request's seq so that "stop" can
-// cancel it.
+// cancel it. A client reusing the seq of a running stream cancels that one.
 func (c *conn) stream(seq uint64, fn func(ctx context.Context)) {
 	ctx, cancel := context.WithCancel(c.ctx)
+	task := &streamTask{cancel: cancel}
 	c.mu.Lock()
 	if old := c.streams[seq]; old != nil {
-		old()
+		old.cancel()
 	}
-	c.streams[seq] = cancel
+	c.streams[seq] = task
 	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		defer func() {
 			c.mu.Lock()
-			delete(c.streams, seq)
+			if c.streams[seq] == task { // not a later stream under the same seq
+				delete(c.streams, seq)
+			}
 			c.mu.Unlock()
 			cancel()
 		}()
@@ -185,14 +207,14 @@ func (c *conn) stream(seq uint64, fn func(ctx context.Context)) {
 	}()
 }
 
-func (c *conn) stop(task uint64) bool {
+func (c *conn) stop(seq uint64) bool {
 	c.mu.Lock()
-	cancel := c.streams[task]
+	task := c.streams[seq]
 	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if task != nil {
+		task.cancel()
 	}
-	return cancel != nil
+	return task != nil
 }
 
 // errReply builds {seq, error, etype, tock}.

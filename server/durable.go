@@ -286,7 +286,7 @@ func (st *store) snapshotLoop() {
 			continue
 		case <-st.want:
 		}
-		if _, err := st.snapshot(); err != nil {
+		if _, err := st.snapshot(); err != nil && !errors.Is(err, errStopping) {
 			st.s.log.Error("snapshot failed", "err", err)
 		}
 	}
@@ -327,6 +327,9 @@ func (st *store) snapshot() (string, error) {
 	defer w.Abort()
 	var after node.Path
 	for {
+		if st.stopping() {
+			return "", errStopping // the file is removed; the older snapshots and the log stay
+		}
 		var batch []*node.Update
 		s.mu.Lock()
 		after = s.node.Entries(after, 4096, func(u *node.Update) { batch = append(batch, u) })
@@ -355,6 +358,22 @@ func (st *store) snapshot() (string, error) {
 	path := filepath.Join(dir, snapshot.FileName(next))
 	s.log.Info("snapshot written", "path", path, "entries", w.Count(), "took", time.Since(start).Round(time.Millisecond))
 	return path, nil
+}
+
+// errStopping ends a snapshot cut short by a shutdown.
+var errStopping = errors.New("server: shutting down")
+
+// stopping reports whether the server is shutting down: a snapshot of a large tree would hold
+// up the shutdown for as long as it takes to write it.
+func (st *store) stopping() bool {
+	select {
+	case <-st.stop:
+		return true
+	case <-st.s.closing:
+		return true
+	default:
+		return false
+	}
 }
 
 func oldestLogSegment(dir string) (uint64, error) {
@@ -402,6 +421,7 @@ func (st *store) recover() {
 	if len(st.unlogged) == 0 {
 		s.logErr = nil
 	}
+	repl := s.repl // under mu: Run sets it once the node has caught up, while this loop runs
 	s.mu.Unlock()
 	s.log.Info("event log writable again; taking writes")
 	var send []*node.Update
@@ -410,8 +430,8 @@ func (st *store) recover() {
 			send = append(send, u)
 		}
 	}
-	if s.repl != nil && len(send) > 0 {
-		s.repl.Send(send)
+	if repl != nil && len(send) > 0 {
+		repl.Send(send)
 	}
 }
 

@@ -201,7 +201,9 @@ func (s *Server) writable() bool {
 	return s.node.Gapless(s.node.Origin())
 }
 
-// deleteTree deletes every value below a path (and at it), in atomic chunks.
+// deleteTree deletes every value below a path (and at it), in atomic chunks. The reply waits
+// until every chunk is durable, and every chunk applied is handed to the peers once durable,
+// also when a later chunk fails.
 func (c *conn) deleteTree(q *clientproto.Request) {
 	s := c.s
 	if len(q.Path) == 0 {
@@ -209,8 +211,9 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 		return
 	}
 	total := 0
-	var lastSeq uint64
-	var sends []*node.Update
+	var parts []ackPart
+	var failed error
+	var failTock uint64
 	for {
 		var chs []node.Change
 		s.mu.Lock()
@@ -224,18 +227,29 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 		}
 		res, seq, send, tock, err := s.Write(chs)
 		if err != nil {
-			c.send(errReply(q.Seq, err, tock))
-			return
+			failed, failTock = err, tock
+			break
 		}
 		for _, r := range res {
 			if r.Changed {
 				total++
 			}
 		}
-		lastSeq, sends = max(lastSeq, seq), append(sends, send...)
+		parts = append(parts, ackPart{seq: seq, send: send})
 	}
-	m := clientproto.NewMsg(q.Seq).Uint("changed", uint64(total)).Uint("tock", s.tock())
-	c.acks <- ack{seq: lastSeq, send: sends, reply: m.Bytes()}
+	a := ack{errFn: func(err error) []byte {
+		return errReply(q.Seq, fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), s.tock())
+	}}
+	if len(parts) > 0 {
+		a.seq, a.send, a.more = parts[0].seq, parts[0].send, parts[1:]
+	}
+	if failed != nil {
+		// The chunks before still go through the acker, to the log and the peers.
+		a.reply, a.errFn = errReply(q.Seq, failed, failTock), nil
+	} else {
+		a.reply = clientproto.NewMsg(q.Seq).Uint("changed", uint64(total)).Uint("tock", s.tock()).Bytes()
+	}
+	c.acks <- a
 }
 
 // maxOpsPerUpdate bounds one update, so that it fits a peer frame and a log record.

@@ -135,12 +135,16 @@ func (c *cluster) tell(member string, t byte, body []byte) {
 	if !ok {
 		return
 	}
+	c.wg.Add(1) // from a goroutine of c.wg (a round, a peer connection): never after Wait
 	go func() {
-		conn, bw, err := c.dial(p)
+		defer c.wg.Done()
+		conn, bw, err := c.dial(c.ctx, p)
 		if err != nil {
 			return
 		}
 		defer conn.Close()
+		stop := context.AfterFunc(c.ctx, func() { conn.Close() })
+		defer stop()
 		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		flushFrame(bw, t, body)
 	}()
@@ -148,7 +152,9 @@ func (c *cluster) tell(member string, t byte, body []byte) {
 
 // repair pulls what the housekeeper said this node misses.
 func (c *cluster) repair(rs []wire.Repair) {
+	c.wg.Add(1) // called from a peer connection or a round, both in c.wg
 	go func() {
+		defer c.wg.Done()
 		for _, r := range rs {
 			p, ok := c.peerByName(r.From)
 			if !ok {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/distkv/distkv/gossip"
@@ -28,8 +27,10 @@ type peerStream struct {
 	c    *cluster
 	info peerInfo
 	q    chan []*node.Update
-	done chan struct{}
-	once sync.Once
+	// ctx ends when the stream is closed or the cluster shuts down: it cuts short a dial
+	// and closes the connection, so a push to an unreachable peer never holds up a shutdown.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func (c *cluster) stream(p peerInfo) *peerStream {
@@ -42,14 +43,15 @@ func (c *cluster) stream(p peerInfo) *peerStream {
 	if ps != nil {
 		ps.close()
 	}
-	ps = &peerStream{c: c, info: p, q: make(chan []*node.Update, 4096), done: make(chan struct{})}
+	ps = &peerStream{c: c, info: p, q: make(chan []*node.Update, 4096)}
+	ps.ctx, ps.cancel = context.WithCancel(c.ctx)
 	c.peers[p.Name] = ps
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); ps.run() }()
 	return ps
 }
 
-func (ps *peerStream) close() { ps.once.Do(func() { close(ps.done) }) }
+func (ps *peerStream) close() { ps.cancel() }
 
 func (ps *peerStream) push(us []*node.Update) {
 	select {
@@ -61,8 +63,10 @@ func (ps *peerStream) push(us []*node.Update) {
 func (ps *peerStream) run() {
 	var conn net.Conn
 	var bw *bufio.Writer
+	stop := func() bool { return true }
 	defer func() {
 		if conn != nil {
+			stop()
 			conn.Close()
 		}
 	}()
@@ -78,21 +82,24 @@ func (ps *peerStream) run() {
 		case batch = <-ps.q:
 		case <-idle.C:
 			if conn != nil {
+				stop()
 				conn.Close()
 				conn = nil
 			}
 			continue
-		case <-ps.done:
+		case <-ps.ctx.Done():
 			return
 		}
 		buf = wire.AppendUpdates(buf[:0], ps.collect(batch))
 		if conn == nil {
 			var err error
-			if conn, bw, err = ps.c.dial(ps.info); err != nil {
+			if conn, bw, err = ps.c.dial(ps.ctx, ps.info); err != nil {
 				ps.c.s.log.Debug("push: cannot reach peer", "peer", ps.info.Name, "err", err)
 				conn = nil
 				continue // dropped; repair catches up
 			}
+			cn := conn
+			stop = context.AfterFunc(ps.ctx, func() { cn.Close() })
 		}
 		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		err := gossip.WriteFrame(bw, wire.MsgPush, buf)
@@ -101,6 +108,7 @@ func (ps *peerStream) run() {
 		}
 		if err != nil {
 			ps.c.s.log.Debug("push failed", "peer", ps.info.Name, "err", err)
+			stop()
 			conn.Close()
 			conn = nil
 			continue
@@ -129,9 +137,9 @@ func (ps *peerStream) collect(batch []*node.Update) []*node.Update {
 	return batch
 }
 
-// dial opens a data-plane connection to a peer and says hello.
-func (c *cluster) dial(p peerInfo) (net.Conn, *bufio.Writer, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// dial opens a data-plane connection to a peer and says hello; ctx cuts the dial short.
+func (c *cluster) dial(ctx context.Context, p peerInfo) (net.Conn, *bufio.Writer, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	conn, err := c.s.cfg.Network.Dial(ctx, p.Peer)
 	if err != nil {
@@ -163,7 +171,7 @@ func (c *cluster) Send(us []*node.Update) {
 // request opens a connection, sends one request frame and calls fn for each reply frame until
 // fn returns false.
 func (c *cluster) request(ctx context.Context, p peerInfo, typ byte, body []byte, fn func(typ byte, body []byte) (bool, error)) error {
-	conn, bw, err := c.dial(p)
+	conn, bw, err := c.dial(ctx, p)
 	if err != nil {
 		return err
 	}

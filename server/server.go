@@ -38,7 +38,7 @@ type Server struct {
 	mu      sync.Mutex
 	node    *node.Node
 	watches map[uint64]*watchQ
-	repl    Replicator // nil: single node
+	repl    Replicator // nil: single node; set under mu once caught up (store.recover reads it)
 	logErr  error      // sticky error of the event log (e.g. disk full): writes refused
 	cluster *cluster   // nil: a single node
 	store   *store     // nil: RAM only
@@ -46,12 +46,17 @@ type Server struct {
 	ready     atomic.Bool
 	nextWatch atomic.Uint64
 	listener  net.Listener
-	conns     sync.Map // *conn -> struct{}
-	closing   chan struct{}
-	fatal     error // why the server stopped itself; Run returns it
+	conns     sync.Map      // *conn -> struct{}
+	closing   chan struct{} // closed by Shutdown, under mu
+	fatal     error         // why the server stopped itself; Run returns it
 	closeOnce sync.Once
 	stopped   chan struct{} // closed when Shutdown has finished
 	wg        sync.WaitGroup
+	// startup is closed when Run's start (store, join, catch-up, client port) is over; nil
+	// until Run begins. Shutdown cancels the start and waits for it before stopping what it
+	// started. Under mu.
+	startup chan struct{}
+	bgOnce  sync.Once // stopBackground runs once: Run's failed start and Shutdown both call it
 }
 
 // New builds a server; Run starts it.
@@ -99,6 +104,11 @@ func (s *Server) Listen() error {
 	if s.listener != nil {
 		return nil
 	}
+	select {
+	case <-s.closing:
+		return ErrClosed // Shutdown closed the listener already, or found none to close
+	default:
+	}
 	l, err := net.Listen("tcp", s.cfg.ClientAddr)
 	if err != nil {
 		return fmt.Errorf("server: client port: %w", err)
@@ -108,8 +118,77 @@ func (s *Server) Listen() error {
 }
 
 // Run serves clients until ctx ends or Shutdown is called. It always returns a non-nil error:
-// ErrClosed after a shutdown.
+// ErrClosed after a shutdown, also one that came while the node was still starting.
 func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	select {
+	case <-s.closing:
+		s.mu.Unlock()
+		return ErrClosed
+	default:
+	}
+	if s.startup != nil {
+		s.mu.Unlock()
+		return errors.New("server: Run called twice")
+	}
+	s.startup = make(chan struct{})
+	s.mu.Unlock()
+	// The start ends early when ctx ends or Shutdown is called: a catch-up with unreachable
+	// peers must not hold up a SIGTERM.
+	sctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	err := s.start(sctx)
+	interrupted := sctx.Err() != nil || s.isClosing()
+	cancel()
+	if err != nil {
+		s.stopBackground()
+	}
+	close(s.startup)
+	if err != nil && !interrupted {
+		return err
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.Shutdown(context.Background())
+		case <-s.closing:
+		}
+	}()
+	if err != nil {
+		<-s.stopped // cut short by ctx or Shutdown: not a failure
+		return s.closedErr()
+	}
+	origin := s.originName()
+	s.log.Info("serving clients", "addr", s.listener.Addr().String(), "origin", origin)
+	for {
+		nc, err := s.listener.Accept()
+		if err != nil {
+			select {
+			case <-s.closing:
+				<-s.stopped
+				return s.closedErr()
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("server: accept: %w", err)
+		}
+		if !s.track(nc) {
+			nc.Close() // accepted while Shutdown ran: it will not close this one
+		}
+	}
+}
+
+// start opens the store, joins and catches up, then opens the client port.
+func (s *Server) start(ctx context.Context) error {
 	if s.cfg.DataDir != "" {
 		if err := s.openStore(); err != nil {
 			return err
@@ -119,13 +198,16 @@ func (s *Server) Run(ctx context.Context) error {
 		// Join and catch up first: the client port opens only once the node holds the
 		// network's state and knows its own highest tick.
 		if err := s.startCluster(ctx); err != nil {
-			s.stopBackground()
 			return err
 		}
-		s.repl = s.cluster
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.mu.Lock()
+		s.repl = s.cluster // under mu: store.recover reads it from the snapshot loop
+		s.mu.Unlock()
 	}
 	if err := s.Listen(); err != nil {
-		s.stopBackground()
 		return err
 	}
 	if s.cluster != nil {
@@ -135,60 +217,72 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	s.ready.Store(true)
+	return nil
+}
+
+// track registers a new client connection and serves it, unless Shutdown has begun.
+func (s *Server) track(nc net.Conn) bool {
 	s.mu.Lock()
-	origin := s.node.Origin()
-	s.mu.Unlock()
-	s.log.Info("serving clients", "addr", s.listener.Addr().String(), "origin", origin)
+	defer s.mu.Unlock()
+	select {
+	case <-s.closing:
+		return false
+	default:
+	}
+	c := newConn(s, nc)
+	s.conns.Store(c, struct{}{})
+	s.wg.Add(1) // under mu, before closing: so before Shutdown's Wait
 	go func() {
-		select {
-		case <-ctx.Done():
-			s.Shutdown(context.Background())
-		case <-s.closing:
-		}
+		defer s.wg.Done()
+		c.serve()
+		s.conns.Delete(c)
 	}()
-	for {
-		nc, err := s.listener.Accept()
-		if err != nil {
-			select {
-			case <-s.closing:
-				<-s.stopped
-				s.mu.Lock()
-				defer s.mu.Unlock()
-				if s.fatal != nil {
-					return s.fatal
-				}
-				return ErrClosed
-			default:
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("server: accept: %w", err)
-		}
-		c := newConn(s, nc)
-		s.conns.Store(c, struct{}{})
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.conns.Delete(c)
-		}()
+	return true
+}
+
+func (s *Server) isClosing() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
 	}
 }
 
+func (s *Server) originName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.node.Origin()
+}
+
+// closedErr is what Run returns after a shutdown: why the server stopped itself, if it did.
+func (s *Server) closedErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fatal != nil {
+		return s.fatal
+	}
+	return ErrClosed
+}
+
 // Shutdown stops taking connections, closes the open ones, leaves the network and closes the
-// event log cleanly, waiting for all of it or for ctx. The server cannot be reused.
+// event log cleanly, waiting for all of it or for ctx. A start still under way (catch-up, state
+// transfer) is cut short first. The server cannot be reused. See docs/operations.md for what
+// bounds it.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
-		close(s.closing)
 		s.mu.Lock()
+		close(s.closing)
 		if s.listener != nil {
 			s.listener.Close()
 		}
+		startup := s.startup
 		s.mu.Unlock()
 		s.conns.Range(func(k, _ any) bool { k.(*conn).close(); return true })
 		go func() {
+			if startup != nil {
+				<-startup
+			}
 			s.wg.Wait()
 			s.stopBackground()
 			close(s.stopped)
@@ -216,14 +310,16 @@ func (s *Server) fail(err error) {
 // stopBackground leaves the network and closes the store, in that order: the last writes are
 // logged before the clean-close trailer.
 func (s *Server) stopBackground() {
-	if s.cluster != nil {
-		s.cluster.shutdown(context.Background())
-	}
-	if s.store != nil {
-		if err := s.store.close(); err != nil {
-			s.log.Error("closing the event log", "err", err)
+	s.bgOnce.Do(func() {
+		if s.cluster != nil {
+			s.cluster.shutdown(context.Background())
 		}
-	}
+		if s.store != nil {
+			if err := s.store.close(); err != nil {
+				s.log.Error("closing the event log", "err", err)
+			}
+		}
+	})
 }
 
 // endWatchesLocked ends every watch with an error; the caller holds s.mu.

@@ -174,6 +174,19 @@ func (l *nsLog) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+// len is how many bytes were logged so far; since(n) returns what came after.
+func (l *nsLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
+}
+
+func (l *nsLog) since(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b.Bytes()[n:])
+}
+
 func (l *nsLog) tail(n int) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
