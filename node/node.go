@@ -57,13 +57,13 @@ type Node struct {
 	origins map[string]*originState
 	// forgotten holds the origins forgotten, out of origins, still referenced by their entries.
 	forgotten map[string]*originState
-	purgeWM map[string]uint64 // purge watermark heard of: tombstones at or below it may go
-	stats   Stats
-	eff     Effects
-	watches map[uint64]*watch
-	tombs   map[*entry]struct{} // tombstones, for purging without walking the tree
-	entries int                 // written entries in the tree (live or tombstone)
-	live    int
+	purgeWM   map[string]uint64 // purge watermark heard of: tombstones at or below it may go
+	stats     Stats
+	eff       Effects
+	watches   map[uint64]*watch
+	tombs     map[*entry]struct{} // tombstones, for purging without walking the tree
+	entries   int                 // written entries in the tree (live or tombstone)
+	live      int
 }
 
 // New returns an empty node.
