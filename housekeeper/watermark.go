@@ -37,6 +37,14 @@ func (m *Watermark) Round(vs []Vector) (map[string]uint64, bool) {
 	}
 	slices.Sort(names)
 	w, h := map[string]uint64{}, Heads(vs)
+	for o := range Forgotten(vs) {
+		// Forgotten somewhere: its ticks are all known and purged, and the members that
+		// still report it are told to forget it too.
+		delete(h, o)
+		delete(m.current, o)
+		delete(m.w, o)
+		delete(m.h, o)
+	}
 	for o := range h {
 		lo := ^uint64(0)
 		for _, v := range vs {
