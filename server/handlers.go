@@ -300,9 +300,14 @@ func (s *Server) getState(q *clientproto.Request) []byte {
 	}
 	m.Key("purge").AppendRaw(wire.AppendWatermark(nil, n.PurgeWatermark()))
 	st := n.Stats()
-	m.Key("stats").Map(5).AppendStr("local").AppendUint(st.Local).AppendStr("applied").AppendUint(st.Applied).
+	var loaded uint64
+	if s.cluster != nil {
+		loaded = s.cluster.houseStatus().loaded
+	}
+	m.Key("stats").Map(8).AppendStr("local").AppendUint(st.Local).AppendStr("applied").AppendUint(st.Applied).
 		AppendStr("duplicates").AppendUint(st.Duplicates).AppendStr("conflicts").AppendUint(st.Conflicts).
-		AppendStr("purged").AppendUint(st.Purged)
+		AppendStr("purged").AppendUint(st.Purged).AppendStr("settled").AppendUint(st.Settled).
+		AppendStr("forgotten").AppendUint(st.Forgotten).AppendStr("loaded").AppendUint(loaded)
 	s.appendClusterState(m)
 	return m.Bytes()
 }

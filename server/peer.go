@@ -375,7 +375,7 @@ func (c *cluster) handle(from wire.Hello, t byte, b []byte, bw *bufio.Writer) er
 		c.purge(wm, from.Name)
 		return nil
 	}
-	return fmt.Errorf("unknown message type %d", t)
+	return c.handleMore(from, t, b, bw)
 }
 
 func flushFrame(bw *bufio.Writer, t byte, body []byte) error {
@@ -394,7 +394,8 @@ func (c *cluster) localVector() wire.Vector {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return wire.Vector{Name: s.cfg.Name, Origin: s.node.Origin(), Known: s.node.Known(), Highest: s.node.Highest(),
-		Purge: s.node.PurgeWatermark(), Digest: s.node.Digest(nil), Tock: s.node.Tock(), Ready: ready}
+		Purge: s.node.PurgeWatermark(), Digest: s.node.Digest(nil), Tock: s.node.Tock(), Ready: ready,
+		Forgotten: s.node.Forgotten()}
 }
 
 // frameBudget is how many bytes of updates one frame may carry: half the frame cap, so that
