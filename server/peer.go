@@ -268,6 +268,7 @@ func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func
 		return err
 	}
 	with(func(n *node.Node) {
+		n.Forget(hdr.Forgotten) // before the rest, which would bring the origins back as known
 		for o, rs := range hdr.Known {
 			n.MarkKnown(o, rs)
 		}
