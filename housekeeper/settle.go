@@ -16,11 +16,35 @@ func MemberOf(origin string) string {
 }
 
 // Dead reports whether origin can make no more ticks: no member that answered the round runs
-// it, and its member either runs another origin now (it answered with one, or serf lists it
-// with another origin tag) or is not listed by serf at all (forgotten after --forget-after, or
-// left and reaped). listed maps every member serf lists, whatever its status (left ones
-// included: a member that left with this origin may come back with it), to its origin tag.
+// it, and its member either runs another origin now (Superseded) or is not listed by serf at
+// all (forgotten after --forget-after, or left and reaped). listed maps every member serf
+// lists, whatever its status (left ones included: a member that left with this origin may come
+// back with it), to its origin tag.
+//
+// A member serf forgot may only be away (a partition longer than --forget-after): its origin
+// is dead to this side but still runs there. Settling its lost ticks is the horizon's
+// trade-off (Settle); forgetting it is not allowed (Forget needs Superseded), since its writes
+// must still be applied when it returns.
 func Dead(origin string, vs []Vector, listed map[string]string) bool {
+	if Superseded(origin, vs, listed) {
+		return true
+	}
+	if _, ok := listed[MemberOf(origin)]; ok {
+		return false
+	}
+	for _, v := range vs {
+		if v.Origin == origin {
+			return false
+		}
+	}
+	return true
+}
+
+// Superseded reports whether origin's member runs a newer incarnation: no member that answered
+// runs origin, and its member answered with another origin or serf lists it with another
+// origin tag. Only one process per name runs (serf refuses a second), and a new incarnation
+// never goes back to an old origin, so a superseded origin makes no more ticks anywhere.
+func Superseded(origin string, vs []Vector, listed map[string]string) bool {
 	m := MemberOf(origin)
 	moved := false
 	for _, v := range vs {
@@ -32,13 +56,10 @@ func Dead(origin string, vs []Vector, listed map[string]string) bool {
 		}
 	}
 	tag, ok := listed[m]
-	switch {
-	case !ok:
-		return true
-	case tag == origin:
+	if ok && tag == origin {
 		return false
 	}
-	return moved || tag != ""
+	return moved || (ok && tag != "")
 }
 
 // Settle returns, per origin, the ticks the network may declare lost for good: ticks of a
@@ -71,8 +92,8 @@ func Settle(vs []Vector, listed map[string]string) map[string]node.RangeSet {
 	return out
 }
 
-// Forget returns the origins every member may forget (node.Forget), sorted: dead origins
-// (Dead) whose every tick up to the highest anyone heard of is known by every member and at
+// Forget returns the origins every member may forget (node.Forget), sorted: superseded
+// origins (Superseded) whose every tick up to the highest anyone heard of is known by every member and at
 // or below the purge watermark wm, so that none of their tombstones is left and no update of
 // theirs can still be new anywhere; and origins some member already forgot that another still
 // reports (it restarted from an older snapshot, or missed the announcement). vs must be a
@@ -86,7 +107,7 @@ func Forget(vs []Vector, wm map[string]uint64, listed map[string]string) []strin
 			out = append(out, o)
 			continue
 		}
-		if wm[o] < h || !Dead(o, vs, listed) {
+		if wm[o] < h || !Superseded(o, vs, listed) {
 			continue
 		}
 		all := true

@@ -27,6 +27,10 @@ func TestDead(t *testing.T) {
 		if got := Dead(c.origin, vs, listed); got != c.dead {
 			t.Errorf("Dead(%s) = %v, want %v", c.origin, got, c.dead)
 		}
+		// Superseded is Dead without the members serf no longer lists.
+		if got, want := Superseded(c.origin, vs, listed), c.dead && c.origin != "e~1"; got != want {
+			t.Errorf("Superseded(%s) = %v, want %v", c.origin, got, want)
+		}
 	}
 	// An origin some member reports as its own is never dead, whatever serf says.
 	if Dead("x~1", []Vector{{Member: "y", Origin: "x~1"}}, map[string]string{}) {
@@ -74,6 +78,16 @@ func TestForgetOrigins(t *testing.T) {
 	if got := Forget(vs, wm, listed); !slices.Equal(got, []string{"a~1"}) {
 		t.Fatalf("Forget = %v", got)
 	}
+	// A member serf forgot may be away, not gone: its origin is not forgotten.
+	delete(listed, "b")
+	vs[1].Origin = "c~1"
+	vs[1].Member = "c"
+	listed["c"] = "c~1"
+	if got := Forget(vs, wm, listed); slices.Contains(got, "b~1") {
+		t.Fatalf("forgot the origin of a member serf forgot: %v", got)
+	}
+	listed["b"], vs[1].Origin, vs[1].Member = "b~1", "b~1", "b"
+	delete(listed, "c")
 	wm["a~1"] = 4
 	if got := Forget(vs, wm, listed); len(got) != 0 {
 		t.Fatalf("forgot an origin above the watermark: %v", got)

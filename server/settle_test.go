@@ -9,15 +9,15 @@ import (
 	"github.com/distkv/distkv/server/servertest"
 )
 
-// TestSettleLostTicksAndForgetOrigin: an origin whose member is gone ("ghost~1", a node that
-// crashed for good) announced ticks up to 6; every node holds 1..3, only n1 holds 4, nobody
+// TestSettleLostTicksAndForgetOrigin: an old incarnation of n2 ("n2~1": n2 crashed and came
+// back with a new origin) announced ticks up to 6; every node holds 1..3, only n1 holds 4, nobody
 // 5 and 6. The purge watermark waits for every origin's missing ticks, so before settling it
 // stalled for everyone. The housekeeper repairs 4 from n1, settles 5 and 6 as lost, purging
 // goes on, and once the watermark covers the whole origin every node forgets it: it leaves
 // the vectors, its live entry stays, and a late update of it is ignored.
 func TestSettleLostTicksAndForgetOrigin(t *testing.T) {
 	c := servertest.New(t, servertest.Options{N: 3, Seed: 47})
-	const ghost = "ghost~1"
+	const ghost = "n2~1"
 	live, del, four := node.StringPath("g", "live"), node.StringPath("g", "del"), node.StringPath("g", "four")
 	val := node.AppendString(nil, "v")
 	for _, i := range c.Running() {
