@@ -42,53 +42,60 @@ func DiffChildren(a, b []node.ChildDigest) []node.ChildDigest {
 	return out
 }
 
+// Fix is what one side of a comparison must do: load versions (by the conflict rule) and drop
+// live versions whose deletes were purged elsewhere (node.DropStale).
+type Fix struct {
+	Load, Drop []*node.Update
+}
+
 // Reconcile compares two members' entries of a differing subtree (single-op updates, each the
-// current version of one path, tombstones included) and returns what each side must load so
-// that both end with the winner of every path by the conflict rule: toA holds b's versions
-// that beat a's, toB the reverse. A path only one side holds goes to the other, with one
-// exception, returned in odd and sent to no one: a live version the other side lacks
-// although its purge watermark covers it. That side knew the tick and purged something newer
-// at the path (a tombstone), so the live version is a deleted value that must not come back.
-// Two different contents under one version are odd too: the conflict rule cannot order them.
-func Reconcile(ea, eb []*node.Update, purgeA, purgeB map[string]uint64) (toA, toB, odd []*node.Update) {
+// current version of one path, tombstones included) and returns what each side must do so
+// that both end with the winner of every path by the conflict rule: a.Load holds b's versions
+// that beat a's, b.Load the reverse. A path only one side holds goes to the other, with one
+// exception: a live version the other side lacks although its purge watermark covers it. That
+// side knew the tick and holds nothing newer at the path, so it purged a newer tombstone there:
+// the live version is a deleted value. It is dropped from the side that holds it, never spread
+// (the resurrection of a stale state). Two different contents under one version cannot be
+// ordered by the conflict rule: they are returned in odd and left alone.
+func Reconcile(ea, eb []*node.Update, purgeA, purgeB map[string]uint64) (a, b Fix, odd []*node.Update) {
 	key := func(u *node.Update) string { return string(node.AppendPath(nil, u.Ops[0].Path)) }
 	bs := make(map[string]*node.Update, len(eb))
 	for _, u := range eb {
 		bs[key(u)] = u
 	}
 	seen := make(map[string]bool, len(ea))
-	for _, a := range ea {
-		k := key(a)
+	for _, x := range ea {
+		k := key(x)
 		seen[k] = true
-		b := bs[k]
-		if b == nil {
-			if lone(a, purgeB) {
-				odd = append(odd, a)
+		y := bs[k]
+		if y == nil {
+			if lone(x, purgeB) {
+				a.Drop = append(a.Drop, x)
 			} else {
-				toB = append(toB, a)
+				b.Load = append(b.Load, x)
 			}
 			continue
 		}
-		switch c := cmpVersion(a, b); {
+		switch c := cmpVersion(x, y); {
 		case c > 0:
-			toB = append(toB, a)
+			b.Load = append(b.Load, x)
 		case c < 0:
-			toA = append(toA, b)
-		case !sameContent(a, b):
-			odd = append(odd, a, b)
+			a.Load = append(a.Load, y)
+		case !sameContent(x, y):
+			odd = append(odd, x, y)
 		}
 	}
-	for _, b := range eb {
-		if seen[key(b)] {
+	for _, y := range eb {
+		if seen[key(y)] {
 			continue
 		}
-		if lone(b, purgeA) {
-			odd = append(odd, b)
+		if lone(y, purgeA) {
+			b.Drop = append(b.Drop, y)
 		} else {
-			toA = append(toA, b)
+			a.Load = append(a.Load, y)
 		}
 	}
-	return toA, toB, odd
+	return a, b, odd
 }
 
 // lone reports whether u, held by one side only, is a live version the other side's purge

@@ -1,6 +1,7 @@
 package housekeeper
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/distkv/distkv/node"
@@ -52,7 +53,8 @@ func TestReconcile(t *testing.T) {
 		ent("y~1", 2, 11, "only-b-tomb", nil),
 		ent("x~1", 7, 9, "odd", v(8)),
 	}
-	toA, toB, odd := Reconcile(ea, eb, map[string]uint64{}, map[string]uint64{"x~1": 6})
+	fa, fb, odd := Reconcile(ea, eb, map[string]uint64{}, map[string]uint64{"x~1": 6})
+	toA, toB := fa.Load, fb.Load
 	paths := func(us []*node.Update) (s []string) {
 		for _, u := range us {
 			s = append(s, u.Ops[0].Path.String())
@@ -65,9 +67,14 @@ func TestReconcile(t *testing.T) {
 	if got := paths(toA); len(got) != 2 || got[0] != "newer-at-b" || got[1] != "only-b-tomb" {
 		t.Fatalf("toA = %v", got)
 	}
-	if got := paths(odd); len(got) != 3 || got[0] != "only-a-purged-at-b" || got[1] != "odd" {
+	if got := paths(odd); len(got) != 2 || got[0] != "odd" {
 		t.Fatalf("odd = %v", got)
 	}
+	if got := paths(fa.Drop); len(got) != 1 || got[0] != "only-a-purged-at-b" || len(fb.Drop) != 0 {
+		t.Fatalf("a drops %v, b drops %v", got, paths(fb.Drop))
+	}
+	// a drops it: both sides then lack it.
+	ea = slices.DeleteFunc(ea, func(u *node.Update) bool { return u.Ops[0].Path.String() == "only-a-purged-at-b" })
 	// Carried out, both sides agree on every path but the odd ones.
 	load := func(mine, in []*node.Update) map[string]*node.Update {
 		m := map[string]*node.Update{}

@@ -150,3 +150,27 @@ func TestForget(t *testing.T) {
 		t.Fatalf("known %v", n.Known())
 	}
 }
+
+func TestDropStale(t *testing.T) {
+	n := New(Config{Origin: "a~1"})
+	u := write(t, n, StringPath("x", "y"), enc(1))
+	write(t, n, StringPath("z"), enc(2))
+	n.Ready()
+	other := New(Config{Origin: "b~1"})
+	other.Apply(single("a~1", 2, n.Tock(), StringPath("z"), enc(2), nil))
+	if n.DropStale(StringPath("x", "y"), u.Origin, u.Tick, u.Tock+1) {
+		t.Fatal("dropped another version")
+	}
+	if !n.DropStale(StringPath("x", "y"), u.Origin, u.Tick, u.Tock) {
+		t.Fatal("not dropped")
+	}
+	if _, ok := n.Lookup(StringPath("x", "y")); ok || n.Len() != 1 || n.Digest(nil) != other.Digest(nil) {
+		t.Fatalf("after drop: len %d", n.Len())
+	}
+	if n.Children(nil)[0] != String("z") || len(n.Children(nil)) != 1 || !n.Known()["a~1"].Contains(u.Tick) {
+		t.Fatal("the empty inner node stays, or the tick was forgotten")
+	}
+	if _, ok := n.ByTick(u.Origin, u.Tick); ok {
+		t.Fatal("still indexed by tick")
+	}
+}

@@ -111,13 +111,18 @@ func (sd aeSide) entries(ctx context.Context, p node.Path) ([]*node.Update, erro
 	}
 }
 
-// load sends entries for the side to load by the conflict rule.
-func (sd aeSide) load(us []*node.Update) {
+// apply sends the side its fix: versions to load, live versions to drop.
+func (sd aeSide) apply(f housekeeper.Fix) {
+	sd.send(wire.MsgLoad, f.Load)
+	sd.send(wire.MsgDrop, f.Drop)
+}
+
+func (sd aeSide) send(t byte, us []*node.Update) {
 	if len(us) == 0 {
 		return
 	}
 	if sd.local {
-		sd.c.loadEntries(us)
+		sd.c.fixEntries(t, us)
 		return
 	}
 	budget := sd.c.frameBudget()
@@ -127,7 +132,7 @@ func (sd aeSide) load(us []*node.Update) {
 			size += us[n].Size()
 			n++
 		}
-		sd.c.tell(sd.name, wire.MsgLoad, wire.AppendUpdates(nil, us[:n]))
+		sd.c.tell(sd.name, t, wire.AppendUpdates(nil, us[:n]))
 		us = us[n:]
 	}
 }
@@ -166,20 +171,32 @@ func (c *cluster) entriesReply(q wire.EntriesReq) wire.Entries {
 	return out
 }
 
-// loadEntries loads entries sent by the housekeeper's repair. Load does not log (the ticks
-// are known already), so the repaired tree is persisted by a snapshot.
-func (c *cluster) loadEntries(us []*node.Update) {
+// fixEntries carries out the housekeeper's repair: MsgLoad entries are loaded by the conflict
+// rule, MsgDrop versions dropped. Neither logs (the ticks are known already), so the repaired
+// tree is persisted by a snapshot.
+func (c *cluster) fixEntries(t byte, us []*node.Update) {
 	s := c.s
 	s.mu.Lock()
 	before := s.node.Digest(nil)
+	dropped := 0
 	for _, u := range us {
-		s.node.Load(u)
+		if t == wire.MsgDrop {
+			if s.node.DropStale(u.Ops[0].Path, u.Origin, u.Tick, u.Tock) {
+				dropped++
+			}
+		} else {
+			s.node.Load(u)
+		}
 	}
 	changed := s.node.Digest(nil) != before
 	s.commitLocked()
 	s.mu.Unlock()
 	c.mu.Lock()
-	c.house.loaded += uint64(len(us))
+	if t == wire.MsgDrop {
+		c.house.dropped += uint64(dropped)
+	} else {
+		c.house.loaded += uint64(len(us))
+	}
 	c.mu.Unlock()
 	if changed {
 		s.stateLoaded()
@@ -303,15 +320,16 @@ func (c *cluster) repairLeaf(ctx context.Context, a, b aeSide, l aeLeaf) error {
 	if l.self {
 		ea, eb = only(ea, l.path), only(eb, l.path)
 	}
-	toA, toB, odd := housekeeper.Reconcile(ea, eb, a.purge, b.purge)
-	if len(toA)+len(toB)+len(odd) == 0 {
+	fa, fb, odd := housekeeper.Reconcile(ea, eb, a.purge, b.purge)
+	fixes := len(fa.Load) + len(fa.Drop) + len(fb.Load) + len(fb.Drop)
+	if fixes+len(odd) == 0 {
 		return nil // changed meanwhile
 	}
-	a.load(toA)
-	b.load(toB)
+	a.apply(fa)
+	b.apply(fb)
 	c.mu.Lock()
 	c.house.divergences++
-	c.house.repaired += uint64(len(toA) + len(toB))
+	c.house.repaired += uint64(fixes)
 	key := fmt.Sprintf("%s %s %s", a.name, b.name, l.path)
 	first := !c.aeLogged[key]
 	if first && len(c.aeLogged) < aeMaxLogged {
@@ -320,7 +338,8 @@ func (c *cluster) repairLeaf(ctx context.Context, a, b aeSide, l aeLeaf) error {
 	c.mu.Unlock()
 	if first {
 		c.s.log.Warn("housekeeper: members know the same ticks but their trees differ; repairing by the conflict rule",
-			"a", a.name, "b", b.name, "path", l.path.String(), "to_a", len(toA), "to_b", len(toB), "unrepairable", len(odd))
+			"a", a.name, "b", b.name, "path", l.path.String(), "load_a", len(fa.Load), "load_b", len(fb.Load),
+			"drop_a", len(fa.Drop), "drop_b", len(fb.Drop), "unrepairable", len(odd))
 	}
 	return nil
 }
@@ -365,12 +384,17 @@ func (c *cluster) handleMore(from wire.Hello, t byte, b []byte, bw *bufio.Writer
 			return err
 		}
 		return flushFrame(bw, wire.MsgEntries, c.entriesReply(q).Append(nil))
-	case wire.MsgLoad:
+	case wire.MsgLoad, wire.MsgDrop:
 		us, err := wire.DecodeUpdates(b)
 		if err != nil {
 			return err
 		}
-		c.loadEntries(us)
+		for _, u := range us {
+			if len(u.Ops) != 1 {
+				return fmt.Errorf("an entry of %d ops", len(u.Ops))
+			}
+		}
+		c.fixEntries(t, us)
 		return nil
 	}
 	return fmt.Errorf("unknown message type %d from %s", t, from.Name)

@@ -99,7 +99,7 @@ func TestAntiEntropyRepairsCorruptTrees(t *testing.T) {
 
 // TestAntiEntropyKeepsPurgedDeletes: a node holds a live value the others deleted and purged
 // (the resurrection of issue 8: all know the same ticks). The repair must not spread the
-// value back to them.
+// value back to them: the node that kept it drops it, and all converge.
 func TestAntiEntropyKeepsPurgedDeletes(t *testing.T) {
 	c := servertest.New(t, servertest.Options{N: 3, Seed: 43})
 	p := node.StringPath("ae", "gone")
@@ -131,12 +131,16 @@ func TestAntiEntropyKeepsPurgedDeletes(t *testing.T) {
 	c.Node(2).Node(func(n *node.Node) {
 		n.Load(&node.Update{Origin: a.Origin, Tick: a.Tick, Tock: a.Tock, Ops: []node.Op{{Path: p, Value: a.Value}}})
 	})
-	time.Sleep(3 * time.Second) // several rounds
-	for _, i := range []int{0, 1} {
+	c.WaitConverged(30 * time.Second)
+	c.CheckIdentical()
+	for _, i := range c.Running() {
 		c.Node(i).Node(func(n *node.Node) {
 			if e, ok := n.Lookup(p); ok {
 				t.Errorf("n%d: the deleted %s (delete %s/%d) came back: %+v", i, p, d.Origin, d.Tick, e)
 			}
 		})
+	}
+	if got := statCounter(t, c, 2, "dropped"); got != 1 {
+		t.Errorf("n2 dropped %d entries, want 1", got)
 	}
 }

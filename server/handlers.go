@@ -300,14 +300,15 @@ func (s *Server) getState(q *clientproto.Request) []byte {
 	}
 	m.Key("purge").AppendRaw(wire.AppendWatermark(nil, n.PurgeWatermark()))
 	st := n.Stats()
-	var loaded uint64
+	var h houseState
 	if s.cluster != nil {
-		loaded = s.cluster.houseStatus().loaded
+		h = s.cluster.houseStatus()
 	}
-	m.Key("stats").Map(8).AppendStr("local").AppendUint(st.Local).AppendStr("applied").AppendUint(st.Applied).
+	m.Key("stats").Map(9).AppendStr("local").AppendUint(st.Local).AppendStr("applied").AppendUint(st.Applied).
 		AppendStr("duplicates").AppendUint(st.Duplicates).AppendStr("conflicts").AppendUint(st.Conflicts).
 		AppendStr("purged").AppendUint(st.Purged).AppendStr("settled").AppendUint(st.Settled).
-		AppendStr("forgotten").AppendUint(st.Forgotten).AppendStr("loaded").AppendUint(loaded)
+		AppendStr("forgotten").AppendUint(st.Forgotten).AppendStr("loaded").AppendUint(h.loaded).
+		AppendStr("dropped").AppendUint(h.dropped)
 	s.appendClusterState(m)
 	return m.Bytes()
 }

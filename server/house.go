@@ -16,8 +16,8 @@ type houseState struct {
 	converged bool
 	rounds    uint64
 	// Anti-entropy (antientropy.go): differing leaves found and entries sent to repair them
-	// by this node as housekeeper, and entries this node loaded from such repairs.
-	divergences, repaired, loaded uint64
+	// by this node as housekeeper, and entries this node loaded or dropped from such repairs.
+	divergences, repaired, loaded, dropped uint64
 }
 
 func (c *cluster) houseStatus() houseState {

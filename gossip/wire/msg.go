@@ -32,6 +32,7 @@ const (
 	MsgEntriesReq  byte = 18 // EntriesReq: the entries of a subtree, tombstones included
 	MsgEntries     byte = 19 // Entries
 	MsgLoad        byte = 20 // Updates: entries to load by the conflict rule, one way
+	MsgDrop        byte = 21 // Updates: live versions to drop (their deletes were purged), one way
 )
 
 // Hello opens a connection.
