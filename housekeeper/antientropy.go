@@ -2,9 +2,60 @@ package housekeeper
 
 import (
 	"bytes"
+	"fmt"
 
 	"github.com/distkv/distkv/node"
 )
+
+// Tree is one member's tree as narrowing reads it: the hash of the entry at a path (zero
+// unless it holds a live value) and all the path's children with their subtree digests, in
+// canonical order (node.DigestChildren, over the wire DigestReq).
+type Tree interface {
+	Digests(p node.Path) (own [2]uint64, kids []node.ChildDigest, err error)
+}
+
+// Leaf is a differing part of two trees to repair: the whole subtree at Path (no children
+// on either side), or when Self only the entry at Path.
+type Leaf struct {
+	Path node.Path
+	Self bool
+}
+
+// Narrow walks two trees down from the root, breadth first, through the subtrees whose
+// digests differ, and returns the differing leaves. It compares at most maxVisits subtrees and
+// returns at most maxLeaves leaves (with an error when it stopped early: what it found is
+// still worth repairing, and the next pass finds the rest).
+func Narrow(a, b Tree, maxVisits, maxLeaves int) ([]Leaf, error) {
+	queue := []node.Path{{}}
+	var leaves []Leaf
+	for visits := 0; len(queue) > 0; visits++ {
+		if visits >= maxVisits || len(leaves) >= maxLeaves {
+			return leaves, fmt.Errorf("housekeeper: narrowing stopped after %d subtrees and %d leaves", visits, len(leaves))
+		}
+		p := queue[0]
+		queue = queue[1:]
+		ownA, kidsA, err := a.Digests(p)
+		if err != nil {
+			return leaves, err
+		}
+		ownB, kidsB, err := b.Digests(p)
+		if err != nil {
+			return leaves, err
+		}
+		if ownA != ownB {
+			leaves = append(leaves, Leaf{Path: p, Self: true})
+		}
+		for _, d := range DiffChildren(kidsA, kidsB) {
+			child := append(p.Clone(), d.Name)
+			if d.Leaf {
+				leaves = append(leaves, Leaf{Path: child})
+			} else {
+				queue = append(queue, child)
+			}
+		}
+	}
+	return leaves, nil
+}
 
 // DiffChildren merges two members' children lists of one path (each in canonical order, as
 // node.DigestChildren returns them) and returns the children whose subtree digests differ, a

@@ -111,6 +111,19 @@ func (sd aeSide) entries(ctx context.Context, p node.Path) ([]*node.Update, erro
 	}
 }
 
+// aeTree reads one side's digests for housekeeper.Narrow.
+type aeTree struct {
+	ctx context.Context
+	sd  aeSide
+}
+
+func (t aeTree) Digests(p node.Path) ([2]uint64, []node.ChildDigest, error) {
+	if err := t.ctx.Err(); err != nil {
+		return [2]uint64{}, nil, err
+	}
+	return t.sd.digests(t.ctx, p)
+}
+
 // apply sends the side its fix: versions to load, live versions to drop.
 func (sd aeSide) apply(f housekeeper.Fix) {
 	sd.send(wire.MsgLoad, f.Load)
@@ -248,15 +261,9 @@ func sameKnown(vs []housekeeper.Vector) bool {
 	return true
 }
 
-// aeLeaf is a differing subtree to repair whole, or (self) only the entry at its path.
-type aeLeaf struct {
-	path node.Path
-	self bool
-}
-
 // reconcile narrows the difference between a and b and repairs it.
 func (c *cluster) reconcile(ctx context.Context, a, b aeSide) error {
-	leaves, err := narrow(ctx, a, b)
+	leaves, err := housekeeper.Narrow(aeTree{ctx, a}, aeTree{ctx, b}, aeMaxVisits, aeMaxLeaves)
 	if err != nil && len(leaves) == 0 {
 		return err
 	}
@@ -268,57 +275,22 @@ func (c *cluster) reconcile(ctx context.Context, a, b aeSide) error {
 	return err
 }
 
-// narrow walks down from the root through the subtrees whose digests differ and returns the
-// differing leaves: subtrees without children on either side, and paths whose own entry
-// differs.
-func narrow(ctx context.Context, a, b aeSide) ([]aeLeaf, error) {
-	queue := []node.Path{{}}
-	var leaves []aeLeaf
-	for visits := 0; len(queue) > 0 && len(leaves) < aeMaxLeaves; visits++ {
-		if visits >= aeMaxVisits {
-			return leaves, fmt.Errorf("compared %d subtrees", visits)
-		}
-		if err := ctx.Err(); err != nil {
-			return leaves, err
-		}
-		p := queue[0]
-		queue = queue[1:]
-		ownA, kidsA, err := a.digests(ctx, p)
-		if err != nil {
-			return leaves, err
-		}
-		ownB, kidsB, err := b.digests(ctx, p)
-		if err != nil {
-			return leaves, err
-		}
-		if ownA != ownB {
-			leaves = append(leaves, aeLeaf{path: p, self: true})
-		}
-		for _, d := range housekeeper.DiffChildren(kidsA, kidsB) {
-			child := append(p.Clone(), d.Name)
-			if d.Leaf {
-				leaves = append(leaves, aeLeaf{path: child})
-			} else {
-				queue = append(queue, child)
-			}
-		}
-	}
-	return leaves, nil
-}
-
 // repairLeaf fetches both sides' entries of a differing leaf and sends each side the
 // versions of the other that win by the conflict rule.
-func (c *cluster) repairLeaf(ctx context.Context, a, b aeSide, l aeLeaf) error {
-	ea, err := a.entries(ctx, l.path)
+func (c *cluster) repairLeaf(ctx context.Context, a, b aeSide, l housekeeper.Leaf) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ea, err := a.entries(ctx, l.Path)
 	if err != nil {
 		return err
 	}
-	eb, err := b.entries(ctx, l.path)
+	eb, err := b.entries(ctx, l.Path)
 	if err != nil {
 		return err
 	}
-	if l.self {
-		ea, eb = only(ea, l.path), only(eb, l.path)
+	if l.Self {
+		ea, eb = only(ea, l.Path), only(eb, l.Path)
 	}
 	fa, fb, odd := housekeeper.Reconcile(ea, eb, a.purge, b.purge)
 	fixes := len(fa.Load) + len(fa.Drop) + len(fb.Load) + len(fb.Drop)
@@ -330,7 +302,7 @@ func (c *cluster) repairLeaf(ctx context.Context, a, b aeSide, l aeLeaf) error {
 	c.mu.Lock()
 	c.house.divergences++
 	c.house.repaired += uint64(fixes)
-	key := fmt.Sprintf("%s %s %s", a.name, b.name, l.path)
+	key := fmt.Sprintf("%s %s %s", a.name, b.name, l.Path)
 	first := !c.aeLogged[key]
 	if first && len(c.aeLogged) < aeMaxLogged {
 		c.aeLogged[key] = true
@@ -338,7 +310,7 @@ func (c *cluster) repairLeaf(ctx context.Context, a, b aeSide, l aeLeaf) error {
 	c.mu.Unlock()
 	if first {
 		c.s.log.Warn("housekeeper: members know the same ticks but their trees differ; repairing by the conflict rule",
-			"a", a.name, "b", b.name, "path", l.path.String(), "load_a", len(fa.Load), "load_b", len(fb.Load),
+			"a", a.name, "b", b.name, "path", l.Path.String(), "load_a", len(fa.Load), "load_b", len(fb.Load),
 			"drop_a", len(fa.Drop), "drop_b", len(fb.Drop), "unrepairable", len(odd))
 	}
 	return nil
