@@ -40,11 +40,15 @@ func Rank(members []Member) []string {
 // watermark.
 type Vector struct {
 	Member  string
+	Origin  string // the member's current origin
 	Known   map[string]node.RangeSet
 	Highest map[string]uint64
 	Digest  [2]uint64
 	Purge   map[string]uint64
 	Tock    uint64
+	// Forgotten lists the origins the member forgot: they are left out of repairs and
+	// watermarks, and announced again to members that still report them.
+	Forgotten []string
 }
 
 // Repair tells Member to pull Ticks of Origin from From.
@@ -60,8 +64,12 @@ type Repair struct {
 // the most of them, so the work spreads as the reports come.
 func Plan(vs []Vector) []Repair {
 	union := map[string]node.RangeSet{}
+	forgotten := Forgotten(vs)
 	for _, v := range vs {
 		for o, rs := range v.Known {
+			if forgotten[o] {
+				continue
+			}
 			u := union[o]
 			u.AddSet(rs)
 			union[o] = u

@@ -21,6 +21,8 @@ type Stats struct {
 	Duplicates uint64 // remote updates ignored because their tick was known
 	Conflicts  uint64 // concurrent writes detected (a version replaced or refused without descent)
 	Purged     uint64 // tombstones purged
+	Settled    uint64 // ticks settled as lost (see Settle)
+	Forgotten  uint64 // origins forgotten (see Forget)
 }
 
 // Effects is what the caller must do after calling the node, in field order.
@@ -40,6 +42,8 @@ type originState struct {
 	highest uint64
 	// current maps a tick to the entries whose current version it wrote (linked by entry.same).
 	current map[uint64]*entry
+	// forgotten: the origin was forgotten (see Forget); its updates are ignored.
+	forgotten bool
 }
 
 // Node is the replicated tree's state machine. It does no I/O, starts no goroutine and reads
@@ -51,13 +55,15 @@ type Node struct {
 	clock   uint64 // Lamport clock: the highest tock seen or made
 	root    *entry
 	origins map[string]*originState
-	purgeWM map[string]uint64 // purge watermark heard of: tombstones at or below it may go
-	stats   Stats
-	eff     Effects
-	watches map[uint64]*watch
-	tombs   map[*entry]struct{} // tombstones, for purging without walking the tree
-	entries int                 // written entries in the tree (live or tombstone)
-	live    int
+	// forgotten holds the origins forgotten, out of origins, still referenced by their entries.
+	forgotten map[string]*originState
+	purgeWM   map[string]uint64 // purge watermark heard of: tombstones at or below it may go
+	stats     Stats
+	eff       Effects
+	watches   map[uint64]*watch
+	tombs     map[*entry]struct{} // tombstones, for purging without walking the tree
+	entries   int                 // written entries in the tree (live or tombstone)
+	live      int
 }
 
 // New returns an empty node.
@@ -109,6 +115,9 @@ func (n *Node) SeeTock(t uint64) {
 func (n *Node) originOf(name string) *originState {
 	o := n.origins[name]
 	if o == nil {
+		if f := n.forgotten[name]; f != nil {
+			return f
+		}
 		o = &originState{name: name, current: make(map[uint64]*entry)}
 		n.origins[name] = o
 	}
@@ -238,7 +247,7 @@ func (n *Node) applyOp(o *originState, tick, tock uint64, op *Op) {
 // an update whose tick is already known is ignored. Returns whether it was new.
 func (n *Node) Apply(u *Update) bool {
 	o := n.originOf(u.Origin)
-	if o.known.Contains(u.Tick) {
+	if o.known.Contains(u.Tick) || o.forgotten {
 		n.stats.Duplicates++
 		return false
 	}
@@ -250,7 +259,10 @@ func (n *Node) Apply(u *Update) bool {
 	if u.Tick > o.highest {
 		o.highest = u.Tick
 	}
-	if o != n.self {
+	switch {
+	case u.IsSettlement():
+		n.stats.Settled++
+	case o != n.self:
 		n.stats.Applied++
 	}
 	n.eff.Log = append(n.eff.Log, u)
@@ -426,6 +438,8 @@ func (n *Node) CarryStats(s Stats) {
 	n.stats.Duplicates += s.Duplicates
 	n.stats.Conflicts += s.Conflicts
 	n.stats.Purged += s.Purged
+	n.stats.Settled += s.Settled
+	n.stats.Forgotten += s.Forgotten
 }
 
 // Gapless reports whether the node knows every tick of origin up to the highest it heard of:

@@ -15,7 +15,7 @@ func (n *Node) Behind(wm map[string]uint64) bool {
 	for origin, t := range wm {
 		o := n.origins[origin]
 		if o == nil {
-			if t > 0 {
+			if t > 0 && n.forgotten[origin] == nil {
 				return true
 			}
 			continue
@@ -32,13 +32,13 @@ func (n *Node) Behind(wm map[string]uint64) bool {
 // how many tombstones went.
 func (n *Node) Purge(wm map[string]uint64) int {
 	for origin, t := range wm {
-		if t > n.purgeWM[origin] {
+		if t > n.purgeWM[origin] && n.forgotten[origin] == nil {
 			n.purgeWM[origin] = t
 		}
 	}
 	purged := 0
 	for e := range n.tombs {
-		if e.tick <= n.purgeWM[e.origin.name] {
+		if e.origin.forgotten || e.tick <= n.purgeWM[e.origin.name] {
 			n.drop(e)
 			purged++
 		}

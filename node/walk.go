@@ -79,24 +79,5 @@ func (n *Node) Children(p Path) []Element {
 // false or limit entries were visited. It returns the path to resume from, or nil when done.
 // Callers that must not hold the node for long walk it in chunks.
 func (n *Node) Entries(after Path, limit int, fn func(*Update)) Path {
-	var last Path
-	count := 0
-	o := WalkOptions{MaxDepth: -1, Empty: true, After: after}
-	done := n.walk(n.root, Path{}, 0, &o, func(v Entry) bool {
-		if count >= limit {
-			return false
-		}
-		e := n.find(v.Path)
-		if e == nil || !e.has {
-			return true
-		}
-		fn(e.entryUpdate())
-		count++
-		last = v.Path
-		return true
-	})
-	if done {
-		return nil
-	}
-	return last
+	return n.entriesFrom(n.root, Path{}, after, limit, fn)
 }

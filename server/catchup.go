@@ -200,9 +200,16 @@ func (c *cluster) takeStateLocked(ctx context.Context, p peerInfo) error {
 // many entries it carried. Both nodes are locked by the caller.
 func carryOver(old, fresh *node.Node) int {
 	known := fresh.Known()
+	forgotten := map[string]bool{} // the donor knew all of them: nothing to carry
+	for _, o := range fresh.Forgotten() {
+		forgotten[o] = true
+	}
 	carried := 0
 	for after := node.Path(nil); ; {
 		after = old.Entries(after, 1<<30, func(u *node.Update) {
+			if forgotten[u.Origin] {
+				return
+			}
 			if rs, ok := known[u.Origin]; !ok || !rs.Contains(u.Tick) {
 				fresh.Load(u)
 				carried++
@@ -213,7 +220,9 @@ func carryOver(old, fresh *node.Node) int {
 		}
 	}
 	for o, rs := range old.Known() {
-		fresh.MarkKnown(o, rs.Minus(known[o]))
+		if !forgotten[o] {
+			fresh.MarkKnown(o, rs.Minus(known[o]))
+		}
 	}
 	for o, t := range old.Highest() {
 		fresh.SeeHead(o, t) // the own origin's head above all: never reuse a tick
@@ -287,7 +296,10 @@ func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func
 	if err != nil {
 		return err
 	}
-	with(func(n *node.Node) { n.LoadSummary(hdr.Known, hdr.Highest, hdr.Tock, hdr.Purge) })
+	with(func(n *node.Node) {
+		n.Forget(hdr.Forgotten) // before the rest, which would bring the origins back as known
+		n.LoadSummary(hdr.Known, hdr.Highest, hdr.Tock, hdr.Purge)
+	})
 	c.s.log.Debug("state transfer done", "donor", p.Name, "entries", count)
 	return nil
 }
@@ -332,5 +344,13 @@ func (c *cluster) resync(donorName string) {
 	}
 	if took {
 		c.s.log.Warn("resynchronised with the network", "donor", donorName)
+	}
+}
+
+// requestSnapshot asks for a snapshot soon, for a change that is not in the event log (a
+// repair by anti-entropy, forgotten origins).
+func (s *Server) requestSnapshot() {
+	if s.store != nil {
+		s.store.requestSnapshot()
 	}
 }

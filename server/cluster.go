@@ -42,8 +42,10 @@ type cluster struct {
 	// resync (docs/housekeeping.md).
 	peak int
 
-	resyncing atomic.Bool // one background resync at a time
-	stateMu   sync.Mutex  // one state transfer at a time (catch-up, resync)
+	resyncing   atomic.Bool     // one background resync at a time
+	stateMu     sync.Mutex      // one state transfer at a time (catch-up, resync)
+	antiEntropy atomic.Bool     // one anti-entropy pass at a time
+	aeLogged    map[string]bool // divergences logged already (under mu)
 	// pushTo is the ready peers Send pushes to, refreshed on member events so that the write
 	// path does not copy serf's member list on every update.
 	pushTo atomic.Pointer[[]peerInfo]
@@ -63,7 +65,7 @@ type cluster struct {
 // only then returns: the caller opens the client port afterwards.
 func (s *Server) startCluster(ctx context.Context) error {
 	cfg := s.cfg
-	c := &cluster{s: s, peers: map[string]*peerStream{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	c := &cluster{s: s, peers: map[string]*peerStream{}, aeLogged: map[string]bool{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.puller = newPuller(c)
 	peerAddr := cfg.PeerAddr
@@ -391,6 +393,7 @@ func (s *Server) appendClusterState(m *clientproto.Msg) {
 	if hk == s.cfg.Name {
 		// Only the housekeeper compares every member's state; others would only guess.
 		h := c.houseStatus()
-		m.Bool("converged", h.converged).Uint("house_rounds", h.rounds)
+		m.Bool("converged", h.converged).Uint("house_rounds", h.rounds).
+			Uint("divergences", h.divergences).Uint("repaired", h.repaired)
 	}
 }

@@ -199,6 +199,7 @@ func loadSnapshot(n *node.Node, path string) (int, error) {
 		n.SeeTock(h.Tock)
 	}
 	n.Purge(h.Purge)
+	n.Forget(h.Forgotten)
 	n.Ready()
 	return count, nil
 }
@@ -318,7 +319,8 @@ func (st *store) snapshot() (string, error) {
 	s.mu.Lock()
 	n := s.node
 	h := snapshot.Header{Node: s.cfg.Name, Origin: n.Origin(), Created: time.Now().Unix(), Tock: n.Tock(),
-		Known: n.Known(), Highest: n.Highest(), Purge: n.PurgeWatermark(), LogSegment: seg, Entries: uint64(n.Len())}
+		Known: n.Known(), Highest: n.Highest(), Purge: n.PurgeWatermark(), LogSegment: seg, Entries: uint64(n.Len()),
+		Forgotten: n.Forgotten()}
 	s.mu.Unlock()
 	w, err := snapshot.Create(dir, snapshot.FileName(next), h)
 	if err != nil {

@@ -310,9 +310,15 @@ func (s *Server) getState(q *clientproto.Request) []byte {
 	}
 	m.Key("purge").AppendRaw(wire.AppendWatermark(nil, n.PurgeWatermark()))
 	st := n.Stats()
-	m.Key("stats").Map(5).AppendStr("local").AppendUint(st.Local).AppendStr("applied").AppendUint(st.Applied).
+	var h houseState
+	if s.cluster != nil {
+		h = s.cluster.houseStatus()
+	}
+	m.Key("stats").Map(9).AppendStr("local").AppendUint(st.Local).AppendStr("applied").AppendUint(st.Applied).
 		AppendStr("duplicates").AppendUint(st.Duplicates).AppendStr("conflicts").AppendUint(st.Conflicts).
-		AppendStr("purged").AppendUint(st.Purged)
+		AppendStr("purged").AppendUint(st.Purged).AppendStr("settled").AppendUint(st.Settled).
+		AppendStr("forgotten").AppendUint(st.Forgotten).AppendStr("loaded").AppendUint(h.loaded).
+		AppendStr("dropped").AppendUint(h.dropped)
 	s.appendClusterState(m)
 	return m.Bytes()
 }

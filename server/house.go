@@ -14,6 +14,9 @@ import (
 type houseState struct {
 	converged bool
 	rounds    uint64
+	// Anti-entropy (antientropy.go): differing leaves found and entries sent to repair them
+	// by this node as housekeeper, and entries this node loaded or dropped from such repairs.
+	divergences, repaired, loaded, dropped uint64
 }
 
 func (c *cluster) houseStatus() houseState {
@@ -108,9 +111,10 @@ func (c *cluster) round(ctx context.Context, rank []string) {
 				c.tell(name, wire.MsgPurge, body)
 			}
 		}
+		c.settleAndForget(got, rank, wm)
 	}
 	if reachable && len(byMember) == 0 && !converged {
-		c.s.log.Error("housekeeper: members know the same ticks but their trees differ", "members", rank)
+		c.startAntiEntropy(got)
 	}
 	c.mu.Lock()
 	c.house.rounds++
@@ -119,7 +123,8 @@ func (c *cluster) round(ctx context.Context, rank []string) {
 }
 
 func toHK(v wire.Vector) housekeeper.Vector {
-	return housekeeper.Vector{Member: v.Name, Known: v.Known, Highest: v.Highest, Digest: v.Digest, Purge: v.Purge, Tock: v.Tock}
+	return housekeeper.Vector{Member: v.Name, Origin: v.Origin, Known: v.Known, Highest: v.Highest, Digest: v.Digest, Purge: v.Purge,
+		Tock: v.Tock, Forgotten: v.Forgotten}
 }
 
 // tell sends a one-way message to a member (or handles it here).

@@ -405,7 +405,7 @@ func (c *cluster) handle(from wire.Hello, t byte, b []byte, bw *bufio.Writer) er
 		c.purge(wm, from.Name)
 		return nil
 	}
-	return fmt.Errorf("unknown message type %d", t)
+	return c.handleMore(from, t, b, bw)
 }
 
 func flushFrame(bw *bufio.Writer, t byte, body []byte) error {
@@ -431,7 +431,22 @@ func (c *cluster) localVectorSeq() (wire.Vector, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return wire.Vector{Name: s.cfg.Name, Origin: s.node.Origin(), Known: s.node.Known(), Highest: s.node.Highest(),
-		Purge: s.node.PurgeWatermark(), Digest: s.node.Digest(nil), Tock: s.node.Tock(), Ready: ready}, s.logSeqLocked()
+		Purge: s.node.PurgeWatermark(), Digest: s.node.Digest(nil), Tock: s.node.Tock(), Ready: ready,
+		Forgotten: s.node.Forgotten()}, s.logSeqLocked()
+}
+
+// visibleOwn waits, before us leave the node, until those of them this node originated are
+// durable. The log position is read after us were: it covers every update they hold.
+func (c *cluster) visibleOwn(us []*node.Update) error {
+	c.s.mu.Lock()
+	own, seq := c.s.node.Origin(), c.s.logSeqLocked()
+	c.s.mu.Unlock()
+	for _, u := range us {
+		if u.Origin == own {
+			return c.visible(seq)
+		}
+	}
+	return nil
 }
 
 // visible bounds Server.visible for a reply to a peer.

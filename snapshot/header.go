@@ -26,17 +26,27 @@ type Header struct {
 	// Entries is the number of entries the writer expected (0 if unknown),
 	// a hint for progress displays; the trailer holds the real count.
 	Entries uint64
+	// Forgotten lists the origins the node forgot (node.Forget). Optional:
+	// files written before it was added have none.
+	Forgotten []string
 }
 
 // Header keys, part of the format. Their order is the order written, and a
 // field's index is its bit in readFields' result.
-var headerKeys = []string{"node", "origin", "created", "tock", "known", "highest", "purge", "log_segment", "entries"}
+var headerKeys = []string{"node", "origin", "created", "tock", "known", "highest", "purge", "log_segment", "entries", "forgotten"}
+
+// optionalKeys are the header keys a file may lack: those added after the first version.
+const optionalKeys = uint64(1) << 9
 
 // appendMsgpack appends the header record's payload. Map keys are sorted so
 // that equal headers make equal bytes.
 func (h *Header) appendMsgpack(b []byte) []byte {
-	b = node.AppendMapLen(b, len(headerKeys))
-	for _, k := range headerKeys {
+	keys := headerKeys
+	if len(h.Forgotten) == 0 {
+		keys = keys[:len(keys)-1] // written only when there is something to say
+	}
+	b = node.AppendMapLen(b, len(keys))
+	for _, k := range keys {
 		b = node.AppendString(b, k)
 		switch k {
 		case "node":
@@ -57,6 +67,11 @@ func (h *Header) appendMsgpack(b []byte) []byte {
 			b = node.AppendUint(b, h.LogSegment)
 		case "entries":
 			b = node.AppendUint(b, h.Entries)
+		case "forgotten":
+			b = node.AppendArrayLen(b, len(h.Forgotten))
+			for _, o := range h.Forgotten {
+				b = node.AppendString(b, o)
+			}
 		}
 	}
 	return b
@@ -94,15 +109,17 @@ func decodeHeader(p []byte) (Header, error) {
 			h.LogSegment, err = r.Uint()
 		case "entries":
 			h.Entries, err = r.Uint()
+		case "forgotten":
+			h.Forgotten, err = readStrings(r)
 		}
 		return err
 	})
 	if err != nil {
 		return Header{}, fmt.Errorf("header: %w", err)
 	}
-	if all := uint64(1)<<len(headerKeys) - 1; seen != all {
+	if all := uint64(1)<<len(headerKeys) - 1; seen|optionalKeys != all {
 		for i, k := range headerKeys {
-			if seen&(1<<i) == 0 {
+			if (seen|optionalKeys)&(1<<i) == 0 {
 				return Header{}, fmt.Errorf("header: missing key %q", k)
 			}
 		}
@@ -131,4 +148,21 @@ func readMap[V any](r *node.Reader, value func(*node.Reader) (V, error)) (map[st
 		}
 	}
 	return m, nil
+}
+
+// readStrings reads an array of strings; ArrayLen bounds the count by the bytes left.
+func readStrings(r *node.Reader) ([]string, error) {
+	n, err := r.ArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, n)
+	for range n {
+		s, err := r.Str()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

@@ -25,6 +25,14 @@ const (
 	MsgRepair      byte = 11 // Repairs: pull these from those, one way
 	MsgPurge       byte = 12 // Watermark: purge tombstones below it, one way
 	MsgError       byte = 13 // Error text
+	MsgSettle      byte = 14 // Settles: mark these lost ticks known, one way
+	MsgForget      byte = 15 // Origins: forget these dead origins, one way
+	MsgDigestReq   byte = 16 // DigestReq: the digests of a path's children
+	MsgDigestReply byte = 17 // DigestReply
+	MsgEntriesReq  byte = 18 // EntriesReq: the entries of a subtree, tombstones included
+	MsgEntries     byte = 19 // Entries
+	MsgLoad        byte = 20 // Updates: entries to load by the conflict rule, one way
+	MsgDrop        byte = 21 // Updates: live versions to drop (their deletes were purged), one way
 )
 
 // Hello opens a connection.
@@ -60,6 +68,9 @@ type Vector struct {
 	Digest  [2]uint64
 	Tock    uint64
 	Ready   bool
+	// Forgotten lists the origins the member forgot (node.Forget), so that a node taking the
+	// state forgets them too instead of missing their ticks.
+	Forgotten []string
 }
 
 // Repair tells a member to pull ticks of an origin from a peer.
@@ -184,7 +195,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func (v Vector) Append(b []byte) []byte {
-	b = node.AppendArrayLen(b, 8)
+	b = node.AppendArrayLen(b, 9)
 	b = node.AppendString(node.AppendString(b, v.Name), v.Origin)
 	keys := sortedKeys(v.Known)
 	b = node.AppendMapLen(b, len(keys))
@@ -195,13 +206,18 @@ func (v Vector) Append(b []byte) []byte {
 	b = appendTicks(b, v.Purge)
 	b = node.AppendUint(node.AppendUint(node.AppendArrayLen(b, 2), v.Digest[0]), v.Digest[1])
 	b = node.AppendUint(b, v.Tock)
-	return node.AppendBool(b, v.Ready)
+	b = node.AppendBool(b, v.Ready)
+	return AppendOrigins(b, v.Forgotten)
 }
 
 func DecodeVector(b []byte) (v Vector, err error) {
 	r := node.NewReader(b)
-	if err = fields(r, 8); err != nil {
+	n, err := r.ArrayLen()
+	if err != nil {
 		return v, err
+	}
+	if n < 8 { // forgotten, 9th, came later
+		return v, fmt.Errorf("%w: %d fields, want 8", node.ErrWire, n)
 	}
 	if v.Name, err = r.Str(); err != nil {
 		return v, err
@@ -230,7 +246,10 @@ func DecodeVector(b []byte) (v Vector, err error) {
 	if v.Tock, err = r.Uint(); err != nil {
 		return v, err
 	}
-	v.Ready, err = r.Bool()
+	if v.Ready, err = r.Bool(); err != nil || n < 9 {
+		return v, err
+	}
+	v.Forgotten, err = readOrigins(r)
 	return v, err
 }
 

@@ -1,0 +1,137 @@
+package housekeeper
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/distkv/distkv/node"
+)
+
+// MemberOf returns the member name of an origin ("name~gen").
+func MemberOf(origin string) string {
+	if i := strings.LastIndexByte(origin, '~'); i > 0 {
+		return origin[:i]
+	}
+	return origin
+}
+
+// Dead reports whether origin can make no more ticks: no member that answered the round runs
+// it, and its member either runs another origin now (Superseded) or is not listed by serf at
+// all (forgotten after --forget-after, or left and reaped). listed maps every member serf
+// lists, whatever its status (left ones included: a member that left with this origin may come
+// back with it), to its origin tag.
+//
+// A member serf forgot may only be away (a partition longer than --forget-after): its origin
+// is dead to this side but still runs there. Settling its lost ticks is the horizon's
+// trade-off (Settle); forgetting it is not allowed (Forget needs Superseded), since its writes
+// must still be applied when it returns.
+func Dead(origin string, vs []Vector, listed map[string]string) bool {
+	if Superseded(origin, vs, listed) {
+		return true
+	}
+	if _, ok := listed[MemberOf(origin)]; ok {
+		return false
+	}
+	for _, v := range vs {
+		if v.Origin == origin {
+			return false
+		}
+	}
+	return true
+}
+
+// Superseded reports whether origin's member runs a newer incarnation: no member that answered
+// runs origin, and its member answered with another origin or serf lists it with another
+// origin tag. Only one process per name runs (serf refuses a second), and a new incarnation
+// never goes back to an old origin, so a superseded origin makes no more ticks anywhere.
+func Superseded(origin string, vs []Vector, listed map[string]string) bool {
+	m := MemberOf(origin)
+	moved := false
+	for _, v := range vs {
+		if v.Origin == origin {
+			return false
+		}
+		if v.Member == m && v.Origin != "" {
+			moved = true
+		}
+	}
+	tag, ok := listed[m]
+	if ok && tag == origin {
+		return false
+	}
+	return moved || (ok && tag != "")
+}
+
+// Settle returns, per origin, the ticks the network may declare lost for good: ticks of a
+// dead origin (Dead) that some member heard of but that no member knows. vs must be a complete
+// round: every member answered, none failed or still joining, so that no reachable node holds
+// such a tick (one that did would have reported it). A dead origin makes no new ticks, and
+// the ticks it made reach a node only from another node that holds them, so a tick no member
+// holds now can never arrive. Every member then marks them known (node.Settle), which lets the
+// purge watermark and convergence go on instead of waiting for ever.
+//
+// Past the horizon: a node forgotten by serf (away longer than --forget-after) may still hold
+// such a tick; when it returns it is behind the watermark and resyncs, like any node away
+// that long (housekeeping.md).
+func Settle(vs []Vector, listed map[string]string) map[string]node.RangeSet {
+	heads := Heads(vs)
+	forgotten := Forgotten(vs)
+	out := map[string]node.RangeSet{}
+	for o, h := range heads {
+		if forgotten[o] || !Dead(o, vs, listed) {
+			continue
+		}
+		lost := node.Upto(h)
+		for _, v := range vs {
+			lost = lost.Minus(v.Known[o])
+		}
+		if !lost.Empty() {
+			out[o] = lost
+		}
+	}
+	return out
+}
+
+// Forget returns the origins every member may forget (node.Forget), sorted: superseded
+// origins (Superseded) whose every tick up to the highest anyone heard of is known by every member and at
+// or below the purge watermark wm, so that none of their tombstones is left and no update of
+// theirs can still be new anywhere; and origins some member already forgot that another still
+// reports (it restarted from an older snapshot, or missed the announcement). vs must be a
+// complete round.
+func Forget(vs []Vector, wm map[string]uint64, listed map[string]string) []string {
+	heads := Heads(vs)
+	forgotten := Forgotten(vs)
+	var out []string
+	for o, h := range heads {
+		if forgotten[o] {
+			out = append(out, o)
+			continue
+		}
+		if wm[o] < h || !Superseded(o, vs, listed) {
+			continue
+		}
+		all := true
+		for _, v := range vs {
+			if v.Known[o].Contig() < h {
+				all = false
+				break
+			}
+		}
+		if all {
+			out = append(out, o)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Forgotten returns the union of the origins the members forgot.
+func Forgotten(vs []Vector) map[string]bool {
+	m := map[string]bool{}
+	for _, v := range vs {
+		for _, o := range v.Forgotten {
+			m[o] = true
+		}
+	}
+	return m
+}
