@@ -105,8 +105,18 @@ func (n *Node) Ready() Effects {
 	return e
 }
 
-// SeeTock raises the Lamport clock to t, as for every tock heard from a peer.
+// SeeTock raises the Lamport clock to t, as for every tock heard from a peer (a vector, a
+// state header). A tock past MaxPlausible is ignored: no honest network gets there, and taking
+// it would exhaust the clock (docs/replication.md, "Implausible input").
 func (n *Node) SeeTock(t uint64) {
+	if t <= MaxPlausible {
+		n.seeTock(t)
+	}
+}
+
+// seeTock raises the clock to the tock of an update being applied, whatever it is: the
+// update's version must order below the node's next write.
+func (n *Node) seeTock(t uint64) {
 	if t > n.clock && t <= MaxTick {
 		n.clock = t
 	}
@@ -125,9 +135,10 @@ func (n *Node) originOf(name string) *originState {
 }
 
 // SeeHead records that origin has used ticks up to tick (a head announcement, or a chain
-// link), so that the ones not known become missing.
+// link), so that the ones not known become missing. A tick past MaxPlausible is ignored: no
+// origin made it, so its gap would never fill.
 func (n *Node) SeeHead(origin string, tick uint64) {
-	if origin == "" || tick > MaxTick {
+	if origin == "" || tick > MaxPlausible {
 		return
 	}
 	o := n.originOf(origin)
@@ -251,7 +262,7 @@ func (n *Node) Apply(u *Update) bool {
 		n.stats.Duplicates++
 		return false
 	}
-	n.SeeTock(u.Tock)
+	n.seeTock(u.Tock)
 	for i := range u.Ops {
 		n.applyOp(o, u.Tick, u.Tock, &u.Ops[i])
 	}
@@ -274,7 +285,7 @@ func (n *Node) Apply(u *Update) bool {
 // known ticks come with its header, see MarkKnown) and does not log.
 func (n *Node) Load(u *Update) {
 	o := n.originOf(u.Origin)
-	n.SeeTock(u.Tock)
+	n.seeTock(u.Tock)
 	if u.Tick > o.highest {
 		o.highest = u.Tick
 	}

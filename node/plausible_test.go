@@ -126,3 +126,23 @@ func TestSane(t *testing.T) {
 		}
 	}
 }
+
+// A vector's or header's tock and heads past MaxPlausible are ignored (the server's catch-up
+// and resync take them unchecked), while applied updates still move the clock.
+func TestSeeIgnoresImplausible(t *testing.T) {
+	n := New(Config{Origin: "me~1"})
+	n.SeeTock(MaxTick)
+	n.SeeHead("o~1", 1<<62)
+	if n.Tock() != 0 || n.Highest()["o~1"] != 0 {
+		t.Fatalf("tock %d, highest %v", n.Tock(), n.Highest())
+	}
+	n.SeeTock(MaxPlausible)
+	n.SeeHead("o~1", MaxPlausible)
+	if n.Tock() != MaxPlausible || n.Highest()["o~1"] != MaxPlausible {
+		t.Fatalf("tock %d, highest %v", n.Tock(), n.Highest())
+	}
+	n.Apply(&Update{Origin: "p~1", Tick: 1, Tock: MaxPlausible + 5, Ops: []Op{{Path: StringPath("x"), Value: []byte{1}}}})
+	if n.Tock() != MaxPlausible+5 {
+		t.Fatalf("apply left the clock at %d", n.Tock())
+	}
+}

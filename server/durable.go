@@ -191,13 +191,9 @@ func loadSnapshot(n *node.Node, path string) (int, error) {
 		n.MarkKnown(o, rs)
 	}
 	for o, t := range h.Highest {
-		if t <= node.MaxPlausible {
-			n.SeeHead(o, t)
-		}
+		n.SeeHead(o, t)
 	}
-	if h.Tock <= node.MaxPlausible { // else raised by an entry skipped above
-		n.SeeTock(h.Tock)
-	}
+	n.SeeTock(h.Tock)
 	n.Purge(h.Purge)
 	n.Forget(h.Forgotten)
 	n.Ready()
