@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,7 @@ type faultLoad struct {
 	wg      sync.WaitGroup
 	nextID  atomic.Int64
 	hot     atomic.Pointer[[]int] // the keys the workers write now
+	cool    chan int              // keys just out of the hot set, to delete before they rest
 
 	mu       sync.Mutex
 	ops      []faultOp
@@ -47,14 +49,28 @@ type faultLoad struct {
 }
 
 func newFaultLoad(seed uint64, targets func() []faultTarget) *faultLoad {
-	l := &faultLoad{seed: seed, targets: targets, stop: make(chan struct{}), inflight: map[string]int{}}
+	l := &faultLoad{seed: seed, targets: targets, stop: make(chan struct{}), inflight: map[string]int{},
+		cool: make(chan int, faultKeys)}
 	l.rotate(0)
 	return l
 }
 
-// rotate picks the keys written during step k (a function of the seed and k).
+// rotate picks the keys written during step k (a function of the seed and k). Half of the keys
+// that go out of the hot set are deleted first, so that many rest as tombstones: those are what
+// a node that missed the delete and its purge could bring back.
 func (l *faultLoad) rotate(k int) {
-	hot := rand.New(rand.NewPCG(l.seed, 0x5eed0000+uint64(k))).Perm(faultKeys)[:faultHot]
+	rng := rand.New(rand.NewPCG(l.seed, 0x5eed0000+uint64(k)))
+	hot := rng.Perm(faultKeys)[:faultHot]
+	if old := l.hot.Load(); old != nil {
+		for _, key := range *old {
+			if !slices.Contains(hot, key) && rng.IntN(2) == 0 {
+				select {
+				case l.cool <- key:
+				default:
+				}
+			}
+		}
+	}
 	l.hot.Store(&hot)
 }
 
@@ -134,9 +150,14 @@ func faultStillTarget(ts []faultTarget, name string) bool {
 func (l *faultLoad) one(cl *client.Client, name string, w, seq int, rng *rand.Rand) bool {
 	hot := *l.hot.Load()
 	k := hot[rng.IntN(len(hot))]
+	r := rng.IntN(100)
+	select {
+	case k = <-l.cool:
+		r = 0 // an unconditional delete
+	default:
+	}
 	p := faultKeyPath(k)
 	o := faultOp{worker: w, node: name, key: p.Key(), path: p.String()}
-	r := rng.IntN(100)
 	o.del = r < 25
 	var opts []client.WriteOption
 	if r >= 60 && r < 90 || r >= 20 && r < 25 {

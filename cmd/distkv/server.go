@@ -35,6 +35,8 @@ func (e *cliEnv) serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "profile", EnvVars: []string{"DISTKV_PROFILE"}, Value: "lan", Usage: "gossip timings: `lan|test`"},
 			&cli.DurationFlag{Name: "forget-after", EnvVars: []string{"DISTKV_FORGET_AFTER"},
 				Usage: "forget a member failed this `long` (default: the profile's, 1h for lan); tombstones wait for failed members"},
+			&cli.DurationFlag{Name: "housekeep-interval", EnvVars: []string{"DISTKV_HOUSEKEEP_INTERVAL"},
+				Usage: "run a housekeeping round (repairs, purge watermark) this `often` (default: 2s)"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"DISTKV_LOG_LEVEL"}, Value: "info", Usage: "log `LEVEL`: debug, info, warn or error"},
 			&cli.BoolFlag{Name: "log-json", EnvVars: []string{"DISTKV_LOG_JSON"}, Usage: "log JSON lines instead of text"},
 		},
@@ -43,7 +45,7 @@ func (e *cliEnv) serverCommand() *cli.Command {
 }
 
 // serverConfig maps the flags to server.Config. Every flag has a Config field; Config fields
-// without a flag (WatchQueue, SnapshotEvery, HousekeepInterval) keep the server's defaults.
+// without a flag (WatchQueue, SnapshotEvery) keep the server's defaults.
 func serverConfig(c *cli.Context) (server.Config, error) {
 	var cfg server.Config
 	if c.NArg() > 0 {
@@ -89,6 +91,7 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 		}
 	}
 	cfg.ForgetAfter = c.Duration("forget-after")
+	cfg.HousekeepInterval = c.Duration("housekeep-interval")
 	switch p := c.String("profile"); p {
 	case "lan", "test":
 		cfg.Profile = p
