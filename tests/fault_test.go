@@ -53,6 +53,7 @@ type faultNet struct {
 	leaver string
 	gone   []*faultNode                     // nodes that left for good
 	chains map[string]map[string]node.Chain // of the dumps: node -> key -> chain
+	paths  map[string]string                // key -> printable path
 	ops    []faultOp
 
 	mu       sync.Mutex
@@ -100,7 +101,7 @@ func TestFault(t *testing.T) {
 	sched := faultSchedule(seed, steps)
 	t.Logf("schedule:\n%s", faultFormat(sched))
 
-	f := &faultNet{t: t, w: nsSetup(t, faultSlots), chains: map[string]map[string]node.Chain{}}
+	f := &faultNet{t: t, w: nsSetup(t, faultSlots), chains: map[string]map[string]node.Chain{}, paths: map[string]string{}}
 	t.Cleanup(func() {
 		f.stopAll()
 		if t.Failed() {
@@ -510,6 +511,7 @@ func (f *faultNet) dump(nd *faultNode) map[string]faultVersion {
 		}
 		d[e.Path.Key()] = faultVersion{deleted: e.Deleted, value: e.Value, origin: e.Chain[0].Origin, tick: e.Chain[0].Tick, tock: e.Tock}
 		f.chains[nd.name][e.Path.Key()] = e.Chain
+		f.paths[e.Path.Key()] = e.Path.String()
 		return nil
 	})
 	if err != nil {
@@ -555,7 +557,7 @@ func (f *faultNet) compareDumps(dumps []map[string]faultVersion, names []string)
 				continue
 			}
 			if bad++; bad <= 10 {
-				t.Errorf("dumps differ at %s: %s has %s, %s has %s", k, names[0], faultDesc(va, oka, f.chains[names[0]][k]),
+				t.Errorf("dumps differ at %s: %s has %s, %s has %s", f.paths[k], names[0], faultDesc(va, oka, f.chains[names[0]][k]),
 					names[i], faultDesc(vb, okb, f.chains[names[i]][k]))
 			}
 		}
