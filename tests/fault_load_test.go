@@ -38,6 +38,7 @@ type faultLoad struct {
 	seed    uint64
 	targets func() []faultTarget
 	stop    chan struct{}
+	once    sync.Once
 	wg      sync.WaitGroup
 	nextID  atomic.Int64
 	hot     atomic.Pointer[[]int] // the keys the workers write now
@@ -81,9 +82,9 @@ func (l *faultLoad) start() {
 	}
 }
 
-// finish stops the workers and returns every op.
+// finish stops the workers and returns every op. It may be called again.
 func (l *faultLoad) finish() []faultOp {
-	close(l.stop)
+	l.once.Do(func() { close(l.stop) })
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
