@@ -40,6 +40,7 @@ type faultNode struct {
 	slot  int
 	name  string
 	dir   string
+	fsync string
 	srv   *nsServer // the running process; nil when down
 	procs []*nsServer
 }
@@ -49,6 +50,7 @@ type faultNet struct {
 	t      *testing.T
 	w      *nsNet
 	slots  [faultSlots]*faultNode
+	seed   uint64
 	fresh  int // names given so far
 	leaver string
 	gone   []*faultNode                     // nodes that left for good
@@ -74,8 +76,9 @@ func faultEnvInt(t *testing.T, name string) uint64 {
 	return v
 }
 
-// TestFault runs five (sometimes four or six) `distkv server` processes with --fsync always,
-// each in its own network namespace, through a seeded schedule of partitions, kill -9 and
+// TestFault runs five (sometimes four or six) `distkv server` processes with data dirs (most
+// with --fsync always, some interval or never: all survive kill -9), each in its own network
+// namespace, through a seeded schedule of partitions, kill -9 and
 // SIGTERM restarts, fresh nodes joining and nodes leaving, while clients do sets, deletes and
 // conditional sets on 20 keys. Then it heals, restarts what is down, waits until every node
 // reports the same digest and known ticks, and checks that every node's dump is identical and
@@ -101,7 +104,7 @@ func TestFault(t *testing.T) {
 	sched := faultSchedule(seed, steps)
 	t.Logf("schedule:\n%s", faultFormat(sched))
 
-	f := &faultNet{t: t, w: nsSetup(t, faultSlots), chains: map[string]map[string]node.Chain{}, paths: map[string]string{}}
+	f := &faultNet{t: t, seed: seed, w: nsSetup(t, faultSlots), chains: map[string]map[string]node.Chain{}, paths: map[string]string{}}
 	t.Cleanup(func() {
 		f.stopAll()
 		if t.Failed() {
@@ -125,7 +128,7 @@ func TestFault(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%d servers up in %v", faultInitial, time.Since(t0).Round(time.Millisecond))
+	t.Logf("%d servers up in %v: %v", faultInitial, time.Since(t0).Round(time.Millisecond), f.upNames())
 
 	load := newFaultLoad(seed, f.liveTargets)
 	load.start()
@@ -194,8 +197,11 @@ func TestFault(t *testing.T) {
 
 func (f *faultNet) newNode(slot int) *faultNode {
 	name := fmt.Sprintf("n%d", f.fresh)
+	// Lazy policies lose nothing acknowledged to kill -9 (the OS keeps the page cache), and
+	// their unclean stops start a new origin: a path worth exercising too.
+	fsync := [...]string{"always", "always", "always", "interval", "never"}[rand.New(rand.NewPCG(f.seed, uint64(f.fresh))).IntN(5)]
 	f.fresh++
-	return &faultNode{slot: slot, name: name, dir: f.t.TempDir()}
+	return &faultNode{slot: slot, name: name, dir: f.t.TempDir(), fsync: fsync}
 }
 
 func (f *faultNet) problem(format string, args ...any) {
@@ -223,11 +229,16 @@ func (f *faultNet) refreshTargets() {
 	f.targets = ts
 }
 
+// upNames names the running nodes, with their fsync policy unless it is always.
 func (f *faultNet) upNames() []string {
 	var out []string
 	for _, nd := range f.slots {
 		if nd != nil && nd.srv != nil {
-			out = append(out, nd.name)
+			name := nd.name
+			if nd.fsync != "always" {
+				name += "(" + nd.fsync + ")"
+			}
+			out = append(out, name)
 		}
 	}
 	return out
@@ -242,7 +253,7 @@ func (f *faultNet) launch(slot int, join bool) error {
 		"--client-addr", s.client,
 		"--gossip-addr", net.JoinHostPort(w.dataIP(slot), "7946"),
 		"--peer-addr", net.JoinHostPort(w.dataIP(slot), "7947"),
-		"--data-dir", nd.dir, "--fsync", "always", "--log-level", "info",
+		"--data-dir", nd.dir, "--fsync", nd.fsync, "--log-level", "info",
 		// Rounds often, so that tombstones are purged between the faults.
 		"--housekeep-interval", "500ms"}
 	if join {
