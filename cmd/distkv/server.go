@@ -37,6 +37,8 @@ func (e *cliEnv) serverCommand() *cli.Command {
 				Usage: "forget a member failed this `long` (default: the profile's, 1h for lan); tombstones wait for failed members"},
 			&cli.IntFlag{Name: "max-peer-conns", EnvVars: []string{"DISTKV_MAX_PEER_CONNS"}, Value: 256,
 				Usage: "at most `N` open connections to the peer data plane; more are closed at once (must exceed twice the cluster's size)"},
+			&cli.DurationFlag{Name: "housekeep-interval", EnvVars: []string{"DISTKV_HOUSEKEEP_INTERVAL"},
+				Usage: "run a housekeeping round (repairs, purge watermark) this `often` (default: 2s)"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"DISTKV_LOG_LEVEL"}, Value: "info", Usage: "log `LEVEL`: debug, info, warn or error"},
 			&cli.BoolFlag{Name: "log-json", EnvVars: []string{"DISTKV_LOG_JSON"}, Usage: "log JSON lines instead of text"},
 		},
@@ -45,7 +47,7 @@ func (e *cliEnv) serverCommand() *cli.Command {
 }
 
 // serverConfig maps the flags to server.Config. Every flag has a Config field; Config fields
-// without a flag (WatchQueue, SnapshotEvery, HousekeepInterval) keep the server's defaults.
+// without a flag (WatchQueue, SnapshotEvery) keep the server's defaults.
 func serverConfig(c *cli.Context) (server.Config, error) {
 	var cfg server.Config
 	if c.NArg() > 0 {
@@ -94,6 +96,7 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 	if cfg.MaxPeerConns = c.Int("max-peer-conns"); cfg.MaxPeerConns < 1 {
 		return cfg, usagef("--max-peer-conns %d: want at least 1", cfg.MaxPeerConns)
 	}
+	cfg.HousekeepInterval = c.Duration("housekeep-interval")
 	switch p := c.String("profile"); p {
 	case "lan", "test":
 		cfg.Profile = p
