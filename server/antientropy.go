@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/distkv/distkv/gossip/wire"
 	"github.com/distkv/distkv/housekeeper"
 	"github.com/distkv/distkv/node"
+	"github.com/distkv/distkv/server/peer"
 )
 
 // Anti-entropy by digest (docs/housekeeping.md). When every member knows the same ticks but
@@ -328,7 +328,7 @@ func only(us []*node.Update, p node.Path) []*node.Update {
 
 // handleAntiEntropy serves the message types added after the first version of the data
 // plane; handle passes them on.
-func (c *cluster) handleMore(from wire.Hello, t byte, b []byte, bw *bufio.Writer) error {
+func (c *cluster) handleMore(from wire.Hello, t byte, b []byte, r *peer.Replier) error {
 	switch t {
 	case wire.MsgSettle:
 		ss, err := wire.DecodeSettles(b)
@@ -349,7 +349,7 @@ func (c *cluster) handleMore(from wire.Hello, t byte, b []byte, bw *bufio.Writer
 		if err != nil {
 			return err
 		}
-		return flushFrame(bw, wire.MsgDigestReply, c.digestReply(q).Append(nil))
+		return r.Send(wire.MsgDigestReply, c.digestReply(q).Append(nil))
 	case wire.MsgEntriesReq:
 		q, err := wire.DecodeEntriesReq(b)
 		if err != nil {
@@ -359,7 +359,7 @@ func (c *cluster) handleMore(from wire.Hello, t byte, b []byte, bw *bufio.Writer
 		if err := c.visibleOwn(out.Updates); err != nil {
 			return err
 		}
-		return flushFrame(bw, wire.MsgEntries, out.Append(nil))
+		return r.Send(wire.MsgEntries, out.Append(nil))
 	case wire.MsgLoad, wire.MsgDrop:
 		us, err := wire.DecodeUpdates(b)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/distkv/distkv/gossip"
 	"github.com/distkv/distkv/housekeeper"
 	"github.com/distkv/distkv/node"
+	"github.com/distkv/distkv/server/peer"
 )
 
 // Member tags. Part of the protocol between servers.
@@ -28,12 +28,11 @@ const (
 type cluster struct {
 	s        *Server
 	g        *gossip.Gossip
-	ln       net.Listener
+	plane    *peer.Plane
 	peerAddr string
 
 	mu     sync.Mutex
-	peers  map[string]*peerStream // outbound push streams by member name
-	events []*node.Update         // local updates not yet announced over serf
+	events []*node.Update // local updates not yet announced over serf
 	ready  bool
 
 	// peak is the largest membership seen (failed members count, members that left do not):
@@ -50,7 +49,7 @@ type cluster struct {
 	// path does not copy serf's member list on every update.
 	pushTo atomic.Pointer[[]peerInfo]
 
-	puller   *puller
+	puller   *peer.Puller
 	wm       housekeeper.Watermark
 	house    houseState
 	kick     chan struct{} // run a housekeeping round now
@@ -65,9 +64,10 @@ type cluster struct {
 // only then returns: the caller opens the client port afterwards.
 func (s *Server) startCluster(ctx context.Context) error {
 	cfg := s.cfg
-	c := &cluster{s: s, peers: map[string]*peerStream{}, aeLogged: map[string]bool{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	c := &cluster{s: s, aeLogged: map[string]bool{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.puller = newPuller(c)
+	c.puller = &peer.Puller{Peers: func() []peerInfo { return c.others(true) }, Missing: c.missingOf,
+		Pull: c.pullFrom, Logger: s.log}
 	peerAddr := cfg.PeerAddr
 	if peerAddr == "" {
 		host, _, err := net.SplitHostPort(cfg.GossipAddr)
@@ -76,11 +76,12 @@ func (s *Server) startCluster(ctx context.Context) error {
 		}
 		peerAddr = net.JoinHostPort(host, "0")
 	}
-	ln, err := cfg.Network.Listen(peerAddr)
+	plane, err := peer.Listen(peer.Config{Network: cfg.Network, MaxFrame: cfg.MaxPeerFrame, MaxConns: cfg.MaxPeerConns,
+		HelloTimeout: cfg.PeerHelloTimeout, IdleTimeout: cfg.PeerIdleTimeout, Hello: c.hello, Logger: s.log}, peerAddr, c)
 	if err != nil {
 		return fmt.Errorf("server: peer port: %w", err)
 	}
-	c.ln, c.peerAddr = ln, advertised(ln.Addr().String(), peerAddr)
+	c.plane, c.peerAddr = plane, advertised(plane.Addr().String(), peerAddr)
 	s.mu.Lock()
 	origin := s.node.Origin()
 	s.mu.Unlock()
@@ -95,15 +96,15 @@ func (s *Server) startCluster(ctx context.Context) error {
 			tagReady: "0", tagOrigin: origin},
 	})
 	if err != nil {
-		ln.Close()
+		plane.Close()
 		return err
 	}
 	c.g = g
 	s.cluster = c
 	c.wg.Add(4)
-	go func() { defer c.wg.Done(); c.acceptPeers() }()
+	go func() { defer c.wg.Done(); c.plane.Serve() }()
 	go func() { defer c.wg.Done(); c.eventLoop() }()
-	go func() { defer c.wg.Done(); c.puller.run(c.stop) }()
+	go func() { defer c.wg.Done(); c.puller.Run(c.ctx) }()
 	go func() { defer c.wg.Done(); c.houseLoop() }()
 
 	if len(cfg.Join) > 0 {
@@ -252,10 +253,7 @@ func (c *cluster) rejoinLoop() {
 }
 
 // peerInfo is another member as the data plane needs it.
-type peerInfo struct {
-	Name, Peer, Origin string
-	Ready              bool
-}
+type peerInfo = peer.Info
 
 // others returns the alive members with a peer address, other than this node; readyOnly keeps
 // the ready ones.
@@ -351,23 +349,10 @@ func (c *cluster) shutdown(ctx context.Context) {
 		cancel()
 		close(c.stop)
 		c.cancel()
-		c.ln.Close()
+		c.plane.Close() // before c.wg.Wait: its connections start goroutines of c.wg
 		c.g.Shutdown()
-		c.mu.Lock()
-		for _, p := range c.peers {
-			p.close()
-		}
-		c.mu.Unlock()
 	})
 	c.wg.Wait()
-}
-
-// originMember returns the member name of an origin ("name~gen").
-func originMember(origin string) string {
-	if i := strings.LastIndexByte(origin, '~'); i > 0 {
-		return origin[:i]
-	}
-	return origin
 }
 
 // appendClusterState adds the cluster's view to a get_state reply.

@@ -160,7 +160,9 @@ func TestDeleteTreeMidwayFailureSendsEarlierChunks(t *testing.T) {
 	s.mu.Lock()
 	s.repl = rec
 	base := s.node.Tick()
-	s.node.SeeTock(node.MaxTick - 1) // room for exactly one more update
+	// Room for exactly one more update (SeeTock ignores implausible tocks; Apply does not).
+	s.node.Apply(&node.Update{Origin: "far~1", Tick: 1, Tock: node.MaxTick - 1})
+	s.node.Ready()
 	s.mu.Unlock()
 
 	c := srv.dial(t)

@@ -131,28 +131,14 @@ func toHK(v wire.Vector) housekeeper.Vector {
 func (c *cluster) tell(member string, t byte, body []byte) {
 	if member == c.s.cfg.Name {
 		self := wire.Hello{Name: member}
-		if err := c.handle(self, t, body, nil); err != nil {
+		if err := c.Handle(self, t, body, nil); err != nil {
 			c.s.log.Warn("housekeeper: local message", "err", err)
 		}
 		return
 	}
-	p, ok := c.peerByName(member)
-	if !ok {
-		return
+	if p, ok := c.peerByName(member); ok {
+		c.plane.Tell(p, t, body)
 	}
-	c.wg.Add(1) // from a goroutine of c.wg (a round, a peer connection): never after Wait
-	go func() {
-		defer c.wg.Done()
-		conn, bw, err := c.dial(c.ctx, p)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		stop := context.AfterFunc(c.ctx, func() { conn.Close() })
-		defer stop()
-		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		flushFrame(bw, t, body)
-	}()
 }
 
 // repair pulls what the housekeeper said this node misses.
@@ -166,19 +152,8 @@ func (c *cluster) repair(rs []wire.Repair) {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
-			// Large gaps come in several replies (each capped): pull until done or no progress.
-			for ticks := r.Ticks; !ticks.Empty(); {
-				if err := c.pullFrom(ctx, p, r.Origin, ticks); err != nil {
-					c.s.log.Debug("repair pull failed", "origin", r.Origin, "from", r.From, "err", err)
-					break
-				}
-				c.s.mu.Lock()
-				left := ticks.Intersect(c.s.node.MissingOf(r.Origin))
-				c.s.mu.Unlock()
-				if left.Len() >= ticks.Len() {
-					break
-				}
-				ticks = left
+			if err := c.puller.PullAll(ctx, p, r.Origin, r.Ticks); err != nil {
+				c.s.log.Debug("repair pull failed", "origin", r.Origin, "from", r.From, "err", err)
 			}
 			cancel()
 		}

@@ -1,166 +1,24 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"time"
 
-	"github.com/distkv/distkv/gossip"
 	"github.com/distkv/distkv/gossip/wire"
 	"github.com/distkv/distkv/node"
+	"github.com/distkv/distkv/server/peer"
 )
 
 // errBehind stops a pull whose peer purged tombstones this node never saw.
 var errBehind = errors.New("server: behind the peer's purge watermark; resynchronising")
 
-// pushBatchBytes bounds one push frame; a single larger update still goes alone.
-const pushBatchBytes = 1 << 20
-
-// peerStream pushes this node's new updates to one peer over a persistent connection. A full
-// queue drops batches rather than slowing writers: the peer's gap detection and the
-// housekeeper fetch what a push missed.
-type peerStream struct {
-	c    *cluster
-	info peerInfo
-	q    chan []*node.Update
-	// ctx ends when the stream is closed or the cluster shuts down: it cuts short a dial
-	// and closes the connection, so a push to an unreachable peer never holds up a shutdown.
-	ctx    context.Context
-	cancel context.CancelFunc
-}
-
-func (c *cluster) stream(p peerInfo) *peerStream {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ps := c.peers[p.Name]
-	if ps != nil && ps.info.Peer == p.Peer {
-		return ps
-	}
-	if ps != nil {
-		ps.close()
-	}
-	ps = &peerStream{c: c, info: p, q: make(chan []*node.Update, 4096)}
-	ps.ctx, ps.cancel = context.WithCancel(c.ctx)
-	c.peers[p.Name] = ps
-	c.wg.Add(1)
-	go func() { defer c.wg.Done(); ps.run() }()
-	return ps
-}
-
-func (ps *peerStream) close() { ps.cancel() }
-
-func (ps *peerStream) push(us []*node.Update) {
-	select {
-	case ps.q <- us:
-	default: // dropped: the peer's gap detection and the housekeeper fetch it
-	}
-}
-
-func (ps *peerStream) run() {
-	var conn net.Conn
-	var bw *bufio.Writer
-	stop := func() bool { return true }
-	defer func() {
-		if conn != nil {
-			stop()
-			conn.Close()
-		}
-	}()
-	var buf []byte
-	// The receiver closes a stream idle for PeerIdleTimeout; close it first, at half of it,
-	// so that no batch is written into a connection the peer is closing.
-	idle := time.NewTimer(time.Hour)
-	idle.Stop()
-	defer idle.Stop()
-	for {
-		var batch []*node.Update
-		select {
-		case batch = <-ps.q:
-		case <-idle.C:
-			if conn != nil {
-				stop()
-				conn.Close()
-				conn = nil
-			}
-			continue
-		case <-ps.ctx.Done():
-			return
-		}
-		buf = wire.AppendUpdates(buf[:0], ps.collect(batch))
-		if conn == nil {
-			var err error
-			if conn, bw, err = ps.c.dial(ps.ctx, ps.info); err != nil {
-				ps.c.s.log.Debug("push: cannot reach peer", "peer", ps.info.Name, "err", err)
-				conn = nil
-				continue // dropped; repair catches up
-			}
-			cn := conn
-			stop = context.AfterFunc(ps.ctx, func() { cn.Close() })
-		}
-		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		err := gossip.WriteFrame(bw, wire.MsgPush, buf)
-		if err == nil {
-			err = bw.Flush()
-		}
-		if err != nil {
-			ps.c.s.log.Debug("push failed", "peer", ps.info.Name, "err", err)
-			stop()
-			conn.Close()
-			conn = nil
-			continue
-		}
-		idle.Reset(ps.c.s.cfg.PeerIdleTimeout / 2)
-	}
-}
-
-// collect adds whatever else is queued to batch, up to the frame budget.
-func (ps *peerStream) collect(batch []*node.Update) []*node.Update {
-	size := 0
-	for _, u := range batch {
-		size += u.Size()
-	}
-	for size < pushBatchBytes {
-		select {
-		case more := <-ps.q:
-			batch = append(batch, more...)
-			for _, u := range more {
-				size += u.Size()
-			}
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// dial opens a data-plane connection to a peer and says hello; ctx cuts the dial short.
-func (c *cluster) dial(ctx context.Context, p peerInfo) (net.Conn, *bufio.Writer, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	conn, err := c.s.cfg.Network.Dial(ctx, p.Peer)
-	if err != nil {
-		return nil, nil, err
-	}
-	bw := bufio.NewWriterSize(conn, 64<<10)
-	c.s.mu.Lock()
-	h := wire.Hello{Name: c.s.cfg.Name, Origin: c.s.node.Origin()}
-	c.s.mu.Unlock()
-	if err := gossip.WriteFrame(bw, wire.MsgHello, h.Append(nil)); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	return conn, bw, nil
-}
-
 // Send hands updates this node originated to every ready peer and to the serf announcer.
 func (c *cluster) Send(us []*node.Update) {
 	if ps := c.pushTo.Load(); ps != nil {
 		for _, p := range *ps {
-			c.stream(p).push(us)
+			c.plane.Push(p, us)
 		}
 	}
 	c.mu.Lock()
@@ -168,53 +26,20 @@ func (c *cluster) Send(us []*node.Update) {
 	c.mu.Unlock()
 }
 
-// request opens a connection, sends one request frame and calls fn for each reply frame until
-// fn returns false.
+// request and vector are the plane's, as the cluster calls them.
 func (c *cluster) request(ctx context.Context, p peerInfo, typ byte, body []byte, fn func(typ byte, body []byte) (bool, error)) error {
-	conn, bw, err := c.dial(ctx, p)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	if err := gossip.WriteFrame(bw, typ, body); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	br := bufio.NewReaderSize(conn, 64<<10)
-	for {
-		t, b, err := gossip.ReadFrame(br, c.s.cfg.MaxPeerFrame, nil)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		}
-		if t == wire.MsgError {
-			return fmt.Errorf("peer %s: %s", p.Name, b)
-		}
-		more, err := fn(t, b)
-		if err != nil || !more {
-			return err
-		}
-	}
+	return c.plane.Request(ctx, p, typ, body, fn)
 }
 
-// vector asks a peer for its state summary.
 func (c *cluster) vector(ctx context.Context, p peerInfo) (wire.Vector, error) {
-	var v wire.Vector
-	err := c.request(ctx, p, wire.MsgVectorReq, nil, func(t byte, b []byte) (bool, error) {
-		if t != wire.MsgVector {
-			return false, fmt.Errorf("peer %s answered %d to a vector request", p.Name, t)
-		}
-		var err error
-		v, err = wire.DecodeVector(b)
-		return false, err
-	})
-	return v, err
+	return c.plane.Vector(ctx, p)
+}
+
+// hello is what this node says when it dials a peer.
+func (c *cluster) hello() wire.Hello {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return wire.Hello{Name: c.s.cfg.Name, Origin: c.s.node.Origin()}
 }
 
 // pullFrom fetches ticks of an origin from a peer and applies them.
@@ -266,86 +91,9 @@ func checkPullReply(r wire.PullReply, origin string, ticks node.RangeSet) error 
 	return nil
 }
 
-// refusedLogEvery rate-limits the log line about connections refused over MaxPeerConns.
-const refusedLogEvery = 10 * time.Second
-
-// acceptPeers serves the data plane, at most MaxPeerConns connections at a time: one more is
-// closed at once, so a flood of connections costs a file descriptor for a moment each.
-func (c *cluster) acceptPeers() {
-	slots := make(chan struct{}, c.s.cfg.MaxPeerConns)
-	var refused int
-	var lastLog time.Time
-	for {
-		conn, err := c.ln.Accept()
-		if err != nil {
-			select {
-			case <-c.stop:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			conn.Close()
-			if refused++; time.Since(lastLog) >= refusedLogEvery {
-				c.s.log.Warn("peer connections over the cap; closing new ones", "max", c.s.cfg.MaxPeerConns,
-					"refused", refused, "last from", conn.RemoteAddr().String())
-				refused, lastLog = 0, time.Now()
-			}
-			continue
-		}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			defer func() { <-slots }()
-			c.servePeer(conn)
-		}()
-	}
-}
-
-func (c *cluster) servePeer(conn net.Conn) {
-	defer conn.Close()
-	stop := context.AfterFunc(c.ctx, func() { conn.Close() })
-	defer stop()
-	br := bufio.NewReaderSize(conn, 64<<10)
-	bw := bufio.NewWriterSize(conn, 64<<10)
-	// A connection that says nothing holds a slot: Hello must come soon, frames after it
-	// within the idle timeout (pushers close their idle streams before it).
-	conn.SetReadDeadline(time.Now().Add(c.s.cfg.PeerHelloTimeout))
-	t, b, err := gossip.ReadFrame(br, c.s.cfg.MaxPeerFrame, nil)
-	if err != nil || t != wire.MsgHello {
-		c.s.log.Debug("peer connection without hello", "from", conn.RemoteAddr().String(), "type", t, "err", err)
-		return
-	}
-	hello, err := wire.DecodeHello(b)
-	if err != nil {
-		return
-	}
-	for {
-		conn.SetReadDeadline(time.Now().Add(c.s.cfg.PeerIdleTimeout))
-		t, b, err := gossip.ReadFrame(br, c.s.cfg.MaxPeerFrame, nil)
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				c.s.log.Debug("peer connection", "peer", hello.Name, "err", err)
-			}
-			return
-		}
-		if err := c.handle(hello, t, b, bw); err != nil {
-			c.s.log.Warn("bad message from peer; closing its connection", "peer", hello.Name, "type", t, "err", err)
-			gossip.WriteFrame(bw, wire.MsgError, []byte(err.Error()))
-			bw.Flush()
-			return
-		}
-	}
-}
-
-func (c *cluster) handle(from wire.Hello, t byte, b []byte, bw *bufio.Writer) error {
+// Handle answers one frame from a peer (peer.Handler); r is nil for a message the housekeeper
+// hands to this node itself.
+func (c *cluster) Handle(from wire.Hello, t byte, b []byte, r *peer.Replier) error {
 	s := c.s
 	switch t {
 	case wire.MsgPush:
@@ -356,7 +104,7 @@ func (c *cluster) handle(from wire.Hello, t byte, b []byte, bw *bufio.Writer) er
 		if err := s.applyRemote(us, "", node.RangeSet{}); err != nil {
 			return err
 		}
-		c.puller.hint(from.Name)
+		c.puller.Hint(from.Name)
 		return nil
 	case wire.MsgPull:
 		p, err := wire.DecodePull(b)
@@ -375,15 +123,15 @@ func (c *cluster) handle(from wire.Hello, t byte, b []byte, bw *bufio.Writer) er
 			}
 		}
 		reply := wire.PullReply{Origin: p.Origin, Updates: ups, Superseded: sup, Purge: wm}
-		return flushFrame(bw, wire.MsgPullReply, reply.Append(nil))
+		return r.Send(wire.MsgPullReply, reply.Append(nil))
 	case wire.MsgVectorReq:
 		v, seq := c.localVectorSeq()
 		if err := c.visible(seq); err != nil {
 			return err
 		}
-		return flushFrame(bw, wire.MsgVector, v.Append(nil))
+		return r.Send(wire.MsgVector, v.Append(nil))
 	case wire.MsgStateReq:
-		return c.sendState(bw)
+		return c.sendState(r)
 	case wire.MsgRepair:
 		rs, err := wire.DecodeRepairs(b)
 		if err != nil {
@@ -405,14 +153,7 @@ func (c *cluster) handle(from wire.Hello, t byte, b []byte, bw *bufio.Writer) er
 		c.purge(wm, from.Name)
 		return nil
 	}
-	return c.handleMore(from, t, b, bw)
-}
-
-func flushFrame(bw *bufio.Writer, t byte, body []byte) error {
-	if err := gossip.WriteFrame(bw, t, body); err != nil {
-		return err
-	}
-	return bw.Flush()
+	return c.handleMore(from, t, b, r)
 }
 
 // localVector summarises this node's state, for this node's own use.
@@ -464,12 +205,12 @@ func (c *cluster) frameBudget() int { return c.s.cfg.MaxPeerFrame / 2 }
 // at most frameBudget bytes, each few entries taken under the lock for a moment. Entries
 // changed meanwhile are sent newer than the vector says, which the receiver's conflict rule
 // handles.
-func (c *cluster) sendState(bw *bufio.Writer) error {
+func (c *cluster) sendState(r *peer.Replier) error {
 	v, seq := c.localVectorSeq()
 	if err := c.visible(seq); err != nil {
 		return err
 	}
-	if err := flushFrame(bw, wire.MsgStateHeader, v.Append(nil)); err != nil {
+	if err := r.Send(wire.MsgStateHeader, v.Append(nil)); err != nil {
 		return err
 	}
 	var after node.Path
@@ -482,7 +223,7 @@ func (c *cluster) sendState(bw *bufio.Writer) error {
 		}
 		buf = wire.AppendUpdates(buf[:0], batch)
 		batch, size = batch[:0], 0
-		return gossip.WriteFrame(bw, wire.MsgStateChunk, buf)
+		return r.Write(wire.MsgStateChunk, buf)
 	}
 	for {
 		var got []*node.Update
@@ -512,7 +253,7 @@ func (c *cluster) sendState(bw *bufio.Writer) error {
 			if err := flush(); err != nil {
 				return err
 			}
-			return flushFrame(bw, wire.MsgStateEnd, nil)
+			return r.Send(wire.MsgStateEnd, nil)
 		}
 		after = next
 	}

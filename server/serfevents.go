@@ -121,12 +121,7 @@ func (c *cluster) onEvent(ev gossip.Event) {
 				c.left(len(e.Members))
 			}
 			for _, m := range e.Members {
-				c.mu.Lock()
-				if ps := c.peers[m.Name]; ps != nil {
-					ps.close()
-					delete(c.peers, m.Name)
-				}
-				c.mu.Unlock()
+				c.plane.Drop(m.Name)
 			}
 		}
 	}

@@ -88,6 +88,9 @@ func nsSetup(t *testing.T, n int) *nsNet {
 		if out, _ := nsTry("ip", "-4", "route", "show", "to", "match", c.mgmtIP(-1)); strings.Contains(out, "/") {
 			continue
 		}
+		if nsLinksWithID(id) || nsNamespaceWithID(id) { // a run that died left them behind
+			continue
+		}
 		if _, err := nsTry("ip", "link", "add", c.brA, "type", "bridge"); err != nil {
 			continue
 		}
@@ -126,6 +129,35 @@ func nsSetup(t *testing.T, n int) *nsNet {
 		}
 	}
 	return w
+}
+
+// nsLinksWithID reports whether any link of the root namespace is named for test network id.
+func nsLinksWithID(id int) bool {
+	out, _ := nsTry("ip", "-o", "link", "show")
+	return nsNamedFor(out, id)
+}
+
+// nsNamespaceWithID reports whether any network namespace is named for test network id.
+func nsNamespaceWithID(id int) bool {
+	out, _ := nsTry("ip", "netns", "list")
+	return nsNamedFor(out, id)
+}
+
+// nsNamedFor reports whether out names anything "dkv<id>" followed by a letter.
+func nsNamedFor(out string, id int) bool {
+	prefix := fmt.Sprintf("dkv%d", id)
+	for i := strings.Index(out, prefix); i >= 0; {
+		rest := out[i+len(prefix):]
+		if rest != "" && rest[0] >= 'a' && rest[0] <= 'z' {
+			return true
+		}
+		j := strings.Index(rest, prefix)
+		if j < 0 {
+			break
+		}
+		i += len(prefix) + j
+	}
+	return false
 }
 
 // dataIP is node i's address on the data bridge; mgmtIP(i) its client address (mgmtIP(-1)
