@@ -10,6 +10,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,7 +47,10 @@ type Server struct {
 	ready     atomic.Bool
 	nextWatch atomic.Uint64
 	listener  net.Listener
-	conns     sync.Map // *conn -> struct{}
+	conns     sync.Map // *conn, or a net.Conn in its TLS handshake -> struct{}
+	adm       admission
+	tlsBase   *tls.Config                // nil: plaintext; hands out tlsCur
+	tlsCur    atomic.Pointer[tls.Config] // swapped by ReloadTLS
 	closing   chan struct{}
 	fatal     error // why the server stopped itself; Run returns it
 	closeOnce sync.Once
@@ -69,6 +73,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	// A RAM-only node starts a new history every time: its generation is its start time.
 	s.node = node.New(node.Config{Origin: OriginName(cfg.Name, uint64(time.Now().UnixMilli()))})
+	if err := s.initTLS(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -166,14 +173,58 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("server: accept: %w", err)
 		}
-		c := newConn(s, nc)
-		s.conns.Store(c, struct{}{})
+		host := hostOf(nc.RemoteAddr())
+		if err := s.admit(host); err != nil {
+			s.refuse(nc, err)
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			c.serve()
-			s.conns.Delete(c)
+			defer s.release(host)
+			s.serveConn(nc)
 		}()
+	}
+}
+
+// serveConn runs the TLS handshake, if any, then serves the connection. Both are registered in
+// s.conns so that Shutdown closes them.
+func (s *Server) serveConn(nc net.Conn) {
+	if !s.track(nc) {
+		return
+	}
+	tc, ok := s.handshake(nc)
+	s.conns.Delete(nc)
+	if !ok {
+		return
+	}
+	c := newConn(s, tc)
+	if !s.track(c) {
+		return
+	}
+	c.serve()
+	s.conns.Delete(c)
+}
+
+// track registers a connection for Shutdown, or closes it if Shutdown has begun.
+func (s *Server) track(k any) bool {
+	s.conns.Store(k, struct{}{})
+	select {
+	case <-s.closing:
+		s.conns.Delete(k)
+		closeTracked(k)
+		return false
+	default:
+		return true
+	}
+}
+
+func closeTracked(k any) {
+	switch x := k.(type) {
+	case *conn:
+		x.close()
+	case net.Conn:
+		x.Close()
 	}
 }
 
@@ -187,7 +238,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.listener.Close()
 		}
 		s.mu.Unlock()
-		s.conns.Range(func(k, _ any) bool { k.(*conn).close(); return true })
+		s.conns.Range(func(k, _ any) bool { closeTracked(k); return true })
 		go func() {
 			s.wg.Wait()
 			s.stopBackground()
