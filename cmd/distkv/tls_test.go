@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distkv/distkv/clientproto/client"
 	"github.com/distkv/distkv/internal/testcerts"
+	"github.com/distkv/distkv/node"
 )
 
 // TestClientTLSFlags runs a TLS server that requires client certificates and talks to it with
@@ -65,6 +69,23 @@ func TestClientTLSFlags(t *testing.T) {
 	if r := cl("--tls-ca", caFile, "--tls-cert", cliCert, "get", "x"); r.code != exitUsage {
 		t.Errorf("--tls-cert without --tls-key: %s", r)
 	}
+	// The Go client, with the files the flags name.
+	tc, err := client.TLSFiles(caFile, cliCert, cliKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cmdDeadline)
+	defer cancel()
+	gc, err := client.Dial(ctx, addr, client.WithTLS(tc))
+	if err != nil {
+		t.Fatalf("Go client over TLS: %v", err)
+	}
+	if v, err := gc.Get(ctx, node.StringPath("x")); err != nil {
+		t.Fatalf("Go client get: %v", err)
+	} else if x, _ := v.Any(); fmt.Sprint(x) != "42" {
+		t.Errorf("Go client get: %#v", x)
+	}
+	gc.Close()
 	// bench and snapshot save take the same flags.
 	mustOK(runCLI(t, "", append([]string{"bench", "--addr", addr, "--clients", "2", "--count", "20"}, tlsArgs(caFile)...)...))
 	snap := filepath.Join(dir, "snap")
