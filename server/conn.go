@@ -163,8 +163,12 @@ func (c *conn) serve() {
 
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
-		if c.s.cfg.IdleTimeout > 0 && br.Buffered() == 0 && !c.awaitRequest(br, log) {
-			return
+		if idle := c.s.cfg.IdleTimeout; idle > 0 {
+			if br.Buffered() > 0 {
+				c.nc.SetReadDeadline(time.Now().Add(idle)) // for the rest of a pipelined request
+			} else if !c.awaitRequest(br, log) {
+				return
+			}
 		}
 		b, err := clientproto.ReadMessage(br, c.s.cfg.MaxRequest)
 		if err != nil {
@@ -192,7 +196,8 @@ func (c *conn) serve() {
 }
 
 // awaitRequest waits for the next request's first byte, closing the connection if none comes
-// within IdleTimeout while no stream is running: a watcher may stay silent for good.
+// within IdleTimeout while no stream is running: a watcher may stay silent for good. The rest
+// of the request must then arrive within IdleTimeout too.
 func (c *conn) awaitRequest(br *bufio.Reader, log *slog.Logger) bool {
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
@@ -200,7 +205,7 @@ func (c *conn) awaitRequest(br *bufio.Reader, log *slog.Logger) bool {
 		var ne net.Error
 		switch {
 		case err == nil:
-			c.nc.SetReadDeadline(time.Time{})
+			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
 			return true
 		case !errors.As(err, &ne) || !ne.Timeout() || c.ctx.Err() != nil:
 			return false

@@ -226,6 +226,13 @@ func TestIdleTimeout(t *testing.T) {
 	if m := watcher.next(seq); m["value"] != int64(7) {
 		t.Fatalf("watcher: %v", m)
 	}
+	// Half a request does not keep a connection open either.
+	half := s.dial(t)
+	b := ptMustEncode(t, ptM{"seq": 1, "action": "get_value", "path": ptA("i", "x")})
+	half.sendRaw(b[:len(b)-1])
+	if got := half.expectClosed(); len(got) != 0 {
+		t.Errorf("half a request got %v", got)
+	}
 	// A connection that keeps talking is never idle.
 	busy := s.dial(t)
 	for range 10 {
