@@ -17,6 +17,7 @@ const (
 	EtypeUnavailable   = "unavailable"
 	EtypeOverflow      = "overflow"
 	EtypeInternal      = "internal"
+	EtypeLimit         = "limit"
 )
 
 // Sentinel errors, for errors.Is on what the Go client returns.
@@ -33,6 +34,7 @@ var (
 	ErrUnavailable     = errors.New("distkv: server cannot take writes")
 	ErrWatchOverflow   = errors.New("distkv: watch queue overflow")
 	ErrServer          = errors.New("distkv: server error")
+	ErrLimit           = errors.New("distkv: client limit reached")
 )
 
 // etypes maps etypes to sentinels, most specific first: Etype takes the first match.
@@ -50,6 +52,7 @@ var etypes = []struct {
 	{EtypeNotReady, ErrNotReady},
 	{EtypeUnavailable, ErrUnavailable},
 	{EtypeOverflow, ErrWatchOverflow},
+	{EtypeLimit, ErrLimit},
 }
 
 // ServerError is an error reply from the server.

@@ -67,6 +67,29 @@ type Config struct {
 	// HousekeepInterval is how often the housekeeper runs a round. Default 2s.
 	HousekeepInterval time.Duration
 	Logger            *slog.Logger
+
+	// Client TLS (docs/security-clients.md): with TLSCert and TLSKey (PEM files) the client
+	// port speaks only TLS 1.2 or later; with TLSClientCA as well, every client must present a
+	// certificate that CA signed. ReloadTLS reads the three files again.
+	TLSCert     string
+	TLSKey      string
+	TLSClientCA string
+	// HandshakeTimeout bounds a client's TLS handshake. Default 10s.
+	HandshakeTimeout time.Duration
+
+	// Client port limits. MaxConns caps the open client connections (default 1024) and
+	// MaxConnsPerHost those from one source address (default 256); a connection beyond
+	// either is closed at once. MaxStreams caps the concurrent streams (watch, get_tree,
+	// snapshot) of one connection (default 256); one more gets an error reply.
+	MaxConns        int
+	MaxConnsPerHost int
+	MaxStreams      int
+	// WriteTimeout drops a client that takes longer than this to take one buffered write
+	// (it stopped reading), so that it holds no queue or goroutine. Default 30s.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a connection that sent nothing for this long and has no stream
+	// running. 0 (the default): never; DistKV's clients keep a connection open while idle.
+	IdleTimeout time.Duration
 }
 
 // DefaultClientAddr is DistKV's port, 20000 + 100*'K' + 'V', on loopback.
@@ -128,6 +151,30 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return c, errors.New("server: a TLS certificate needs its key and a key its certificate")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		return c, errors.New("server: a TLS client CA needs a server certificate and key")
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 1024
+	}
+	if c.MaxConnsPerHost <= 0 {
+		c.MaxConnsPerHost = min(256, c.MaxConns)
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = 256
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.IdleTimeout < 0 {
+		c.IdleTimeout = 0
 	}
 	return c, nil
 }

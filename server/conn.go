@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -79,22 +81,53 @@ func (c *conn) send(b []byte) bool {
 	}
 }
 
+// writer owns the socket's write side. Every write has WriteTimeout to go through: a client
+// that stops reading fills its socket buffer, then is dropped when the deadline passes, which
+// ends its streams and frees its watch queues (they cannot block anyone else meanwhile).
 func (c *conn) writer() {
 	defer close(c.done)
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	bw := bufio.NewWriterSize(deadlineWriter{c.nc, c.s.cfg.WriteTimeout}, 64<<10)
+	failed := false
+	fail := func(err error) {
+		if !failed && c.ctx.Err() == nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.s.log.Info("dropping a client that stopped reading", "client", c.nc.RemoteAddr().String(),
+					"write_timeout", c.s.cfg.WriteTimeout)
+			}
+		}
+		failed = true
+		c.close()
+	}
 	// Drain until serve closes out, so that a last error message is written before the close.
 	for b := range c.out {
-		if _, err := bw.Write(b); err != nil {
-			c.close()
+		if failed {
 			continue // keep draining so senders never block
+		}
+		if _, err := bw.Write(b); err != nil {
+			fail(err)
+			continue
 		}
 		if len(c.out) == 0 {
 			if err := bw.Flush(); err != nil {
-				c.close()
+				fail(err)
 			}
 		}
 	}
-	bw.Flush()
+	if !failed {
+		bw.Flush()
+	}
+}
+
+// deadlineWriter gives every write to the socket its own deadline.
+type deadlineWriter struct {
+	nc net.Conn
+	d  time.Duration
+}
+
+func (w deadlineWriter) Write(b []byte) (int, error) {
+	w.nc.SetWriteDeadline(time.Now().Add(w.d))
+	return w.nc.Write(b)
 }
 
 // acker replies to writes in order once each is durable.
@@ -127,8 +160,6 @@ func (c *conn) serve() {
 		c.wg.Wait() // streams have stopped sending
 		close(c.acks)
 		<-ackDone // the last replies are queued
-		// A client that does not read must not hold the writer forever.
-		c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		close(c.out)
 		<-c.done
 		c.nc.Close()
@@ -147,6 +178,13 @@ func (c *conn) serve() {
 
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
+		if idle := c.s.cfg.IdleTimeout; idle > 0 {
+			if br.Buffered() > 0 {
+				c.nc.SetReadDeadline(time.Now().Add(idle)) // for the rest of a pipelined request
+			} else if !c.awaitRequest(br, log) {
+				return
+			}
+		}
 		b, err := clientproto.ReadMessage(br, c.s.cfg.MaxRequest)
 		if err != nil {
 			if errors.Is(err, io.EOF) || c.ctx.Err() != nil {
@@ -172,32 +210,71 @@ func (c *conn) serve() {
 	}
 }
 
+// awaitRequest waits for the next request's first byte, closing the connection if none comes
+// within IdleTimeout while no stream is running: a watcher may stay silent for good. The rest
+// of the request must then arrive within IdleTimeout too.
+func (c *conn) awaitRequest(br *bufio.Reader, log *slog.Logger) bool {
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		_, err := br.Peek(1)
+		var ne net.Error
+		switch {
+		case err == nil:
+			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+			return true
+		case !errors.As(err, &ne) || !ne.Timeout() || c.ctx.Err() != nil:
+			return false
+		case c.nstreams() > 0:
+			continue
+		}
+		log.Debug("closing an idle client connection", "idle_timeout", c.s.cfg.IdleTimeout)
+		msg := fmt.Sprintf("%v: idle for %v, closing", clientproto.ErrLimit, c.s.cfg.IdleTimeout)
+		c.send(clientproto.NewMsg(0).Str("error", msg).Str("etype", clientproto.EtypeLimit).Bytes())
+		return false
+	}
+}
+
+func (c *conn) nstreams() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.streams)
+}
+
 func isNetErr(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
 }
 
-// streamTask is one running stream; its pointer tells it from a later stream that reused
-// its seq.
+// streamTask is one running stream; a pointer, so that a stream replaced under the same seq
+// does not unregister its successor when it ends.
 type streamTask struct{ cancel context.CancelFunc }
 
 // stream runs fn in its own goroutine, registered under the request's seq so that "stop" can
-// cancel it. A client reusing the seq of a running stream cancels that one.
+// cancel it. Beyond MaxStreams running streams the request gets an error reply instead.
 func (c *conn) stream(seq uint64, fn func(ctx context.Context)) {
 	ctx, cancel := context.WithCancel(c.ctx)
-	task := &streamTask{cancel: cancel}
+	t := &streamTask{cancel: cancel}
 	c.mu.Lock()
-	if old := c.streams[seq]; old != nil {
+	old := c.streams[seq]
+	if old == nil && len(c.streams) >= c.s.cfg.MaxStreams {
+		c.mu.Unlock()
+		cancel()
+		err := fmt.Errorf("%w: %d streams running on this connection, the maximum; stop one first",
+			clientproto.ErrLimit, c.s.cfg.MaxStreams)
+		c.send(errReply(seq, err, c.s.tock()))
+		return
+	}
+	if old != nil {
 		old.cancel()
 	}
-	c.streams[seq] = task
+	c.streams[seq] = t
 	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		defer func() {
 			c.mu.Lock()
-			if c.streams[seq] == task { // not a later stream under the same seq
+			if c.streams[seq] == t {
 				delete(c.streams, seq)
 			}
 			c.mu.Unlock()
@@ -209,12 +286,12 @@ func (c *conn) stream(seq uint64, fn func(ctx context.Context)) {
 
 func (c *conn) stop(seq uint64) bool {
 	c.mu.Lock()
-	task := c.streams[seq]
+	t := c.streams[seq]
 	c.mu.Unlock()
-	if task != nil {
-		task.cancel()
+	if t != nil {
+		t.cancel()
 	}
-	return task != nil
+	return t != nil
 }
 
 // errReply builds {seq, error, etype, tock}.

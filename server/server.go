@@ -10,6 +10,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,9 +47,12 @@ type Server struct {
 	ready     atomic.Bool
 	nextWatch atomic.Uint64
 	listener  net.Listener
-	conns     sync.Map      // *conn -> struct{}
-	closing   chan struct{} // closed by Shutdown, under mu
-	fatal     error         // why the server stopped itself; Run returns it
+	conns     sync.Map // *conn, or a net.Conn in its TLS handshake -> struct{}
+	adm       admission
+	tlsBase   *tls.Config                // nil: plaintext; hands out tlsCur
+	tlsCur    atomic.Pointer[tls.Config] // swapped by ReloadTLS
+	closing   chan struct{}              // closed by Shutdown, under mu
+	fatal     error                      // why the server stopped itself; Run returns it
 	closeOnce sync.Once
 	stopped   chan struct{} // closed when Shutdown has finished
 	wg        sync.WaitGroup
@@ -74,6 +78,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	// A RAM-only node starts a new history every time: its generation is its start time.
 	s.node = node.New(node.Config{Origin: OriginName(cfg.Name, uint64(time.Now().UnixMilli()))})
+	if err := s.initTLS(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -181,7 +188,13 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("server: accept: %w", err)
 		}
-		if !s.track(nc) {
+		host := hostOf(nc.RemoteAddr())
+		if err := s.admit(host); err != nil {
+			s.refuse(nc, err)
+			continue
+		}
+		if !s.spawn(func() { defer s.release(host); s.serveConn(nc) }) {
+			s.release(host)
 			nc.Close() // accepted while Shutdown ran: it will not close this one
 		}
 	}
@@ -220,8 +233,8 @@ func (s *Server) start(ctx context.Context) error {
 	return nil
 }
 
-// track registers a new client connection and serves it, unless Shutdown has begun.
-func (s *Server) track(nc net.Conn) bool {
+// spawn runs fn in a goroutine Shutdown waits for, unless Shutdown has begun.
+func (s *Server) spawn(fn func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -229,13 +242,10 @@ func (s *Server) track(nc net.Conn) bool {
 		return false
 	default:
 	}
-	c := newConn(s, nc)
-	s.conns.Store(c, struct{}{})
 	s.wg.Add(1) // under mu, before closing: so before Shutdown's Wait
 	go func() {
 		defer s.wg.Done()
-		c.serve()
-		s.conns.Delete(c)
+		fn()
 	}()
 	return true
 }
@@ -265,6 +275,47 @@ func (s *Server) closedErr() error {
 	return ErrClosed
 }
 
+// serveConn runs the TLS handshake, if any, then serves the connection. Both are registered in
+// s.conns so that Shutdown closes them.
+func (s *Server) serveConn(nc net.Conn) {
+	if !s.track(nc) {
+		return
+	}
+	tc, ok := s.handshake(nc)
+	s.conns.Delete(nc)
+	if !ok {
+		return
+	}
+	c := newConn(s, tc)
+	if !s.track(c) {
+		return
+	}
+	c.serve()
+	s.conns.Delete(c)
+}
+
+// track registers a connection for Shutdown, or closes it if Shutdown has begun.
+func (s *Server) track(k any) bool {
+	s.conns.Store(k, struct{}{})
+	select {
+	case <-s.closing:
+		s.conns.Delete(k)
+		closeTracked(k)
+		return false
+	default:
+		return true
+	}
+}
+
+func closeTracked(k any) {
+	switch x := k.(type) {
+	case *conn:
+		x.close()
+	case net.Conn:
+		x.Close()
+	}
+}
+
 // Shutdown stops taking connections, closes the open ones, leaves the network and closes the
 // event log cleanly, waiting for all of it or for ctx. A start still under way (catch-up, state
 // transfer) is cut short first. The server cannot be reused. See docs/operations.md for what
@@ -278,7 +329,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		startup := s.startup
 		s.mu.Unlock()
-		s.conns.Range(func(k, _ any) bool { k.(*conn).close(); return true })
+		s.conns.Range(func(k, _ any) bool { closeTracked(k); return true })
 		go func() {
 			if startup != nil {
 				<-startup

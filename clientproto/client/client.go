@@ -9,6 +9,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -69,9 +70,20 @@ func (c *call) pop() *reply {
 }
 
 // Dial connects to addr and waits for the server's greeting.
-func Dial(ctx context.Context, addr string) (*Client, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var nc net.Conn
+	var err error
+	if o.tls != nil {
+		d := tls.Dialer{Config: o.tls}
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", clientproto.ErrClosed, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -37,7 +38,7 @@ func (e *cliEnv) benchCommand() *cli.Command {
 			"With --visibility (set only), it also watches bench on every node of --addr and reports how long\n" +
 			"after its acknowledgement each write is visible on all of them (it writes a marker value at bench\n" +
 			"itself first), and how many writes were not visible everywhere within --grace after the run.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", EnvVars: []string{"DISTKV_ADDR"}, Value: server.DefaultClientAddr, Usage: "servers to spread the clients over, `HOST:PORT[,...]`"},
 			&cli.IntFlag{Name: "clients", Value: 1, Usage: "`N` concurrent clients, each with its own connection"},
 			&cli.StringFlag{Name: "op", Value: "set", Usage: "operation: `set|get`"},
@@ -48,7 +49,7 @@ func (e *cliEnv) benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "visibility", Usage: "with --op set: time each write's visibility on every node of --addr"},
 			&cli.DurationFlag{Name: "grace", Value: 10 * time.Second, Usage: "with --visibility: wait up to `D` after the run for every write to be visible everywhere"},
 			jsonFlag(),
-		},
+		}, clientTLSFlags()...),
 		Action: e.benchAction,
 	}
 }
@@ -63,6 +64,7 @@ type benchConfig struct {
 	keys       int
 	visibility bool
 	grace      time.Duration
+	tls        *tls.Config // nil: plaintext
 }
 
 func benchFlags(c *cli.Context) (benchConfig, error) {
@@ -78,6 +80,10 @@ func benchFlags(c *cli.Context) (benchConfig, error) {
 	}
 	if c.NArg() > 0 {
 		return cfg, usagef("bench takes no arguments, got %q", c.Args().First())
+	}
+	var err error
+	if cfg.tls, err = clientTLS(c); err != nil {
+		return cfg, err
 	}
 	for _, a := range strings.Split(c.String("addr"), ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -267,7 +273,7 @@ func (b *bench) connect(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.cl, errs[i] = connect(ctx, addr)
+			w.cl, errs[i] = connect(ctx, addr, b.cfg.tls)
 		}()
 	}
 	wg.Wait()

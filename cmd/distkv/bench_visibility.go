@@ -159,7 +159,7 @@ func (v *visibility) start(ctx context.Context, b *bench) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conns[i], errs[i] = connect(ctx, addr)
+			conns[i], errs[i] = connect(ctx, addr, b.cfg.tls)
 		}()
 	}
 	wg.Wait()

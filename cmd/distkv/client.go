@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,10 +36,10 @@ func (e *cliEnv) clientCommand() *cli.Command {
 		Description: "PATH is DistKV's string form: dot-separated strings, with ':' escapes and typed elements\n" +
 			"(a.b:42 is (\"a\", \"b\", 42); ':' alone is the root). Flags go before arguments.\n" +
 			"Exit codes: 0 ok, 1 not found or condition failed, 2 usage error, 3 connection problem.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", EnvVars: []string{"DISTKV_ADDR"}, Value: server.DefaultClientAddr, Usage: "connect to the server at `HOST:PORT`"},
 			jsonFlag(),
-		},
+		}, clientTLSFlags()...),
 		Action: needCommand,
 		Subcommands: []*cli.Command{
 			{
@@ -165,11 +166,11 @@ type conn struct {
 	addr string
 }
 
-// connect dials addr; failures are connection errors (exit 3).
-func connect(ctx context.Context, addr string) (*conn, error) {
+// connect dials addr, with TLS unless tc is nil; failures are connection errors (exit 3).
+func connect(ctx context.Context, addr string, tc *tls.Config) (*conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	c, err := client.Dial(dctx, addr)
+	c, err := client.Dial(dctx, addr, dialOptions(tc)...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -196,8 +197,12 @@ func (e *cliEnv) withClient(c *cli.Context, fn func(ctx context.Context, cl *con
 	if err := checkHostPort("--addr", addr, false); err != nil {
 		return err
 	}
+	tc, err := clientTLS(c)
+	if err != nil {
+		return err
+	}
 	ctx := c.Context
-	cl, err := connect(ctx, addr)
+	cl, err := connect(ctx, addr, tc)
 	if err != nil {
 		return err
 	}

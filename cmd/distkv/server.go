@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/distkv/distkv/server"
@@ -39,6 +42,14 @@ func (e *cliEnv) serverCommand() *cli.Command {
 				Usage: "at most `N` open connections to the peer data plane; more are closed at once (must exceed twice the cluster's size)"},
 			&cli.DurationFlag{Name: "housekeep-interval", EnvVars: []string{"DISTKV_HOUSEKEEP_INTERVAL"},
 				Usage: "run a housekeeping round (repairs, purge watermark) this `often` (default: 2s)"},
+			&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"DISTKV_TLS_CERT"}, Usage: "serve clients over TLS with the certificate (chain) in `FILE` (PEM; needs --tls-key; reread on SIGHUP)"},
+			&cli.StringFlag{Name: "tls-key", EnvVars: []string{"DISTKV_TLS_KEY"}, Usage: "the private key of --tls-cert, in `FILE` (PEM)"},
+			&cli.StringFlag{Name: "tls-client-ca", EnvVars: []string{"DISTKV_TLS_CLIENT_CA"}, Usage: "require client certificates signed by a CA in `FILE` (PEM)"},
+			&cli.IntFlag{Name: "max-conns", EnvVars: []string{"DISTKV_MAX_CONNS"}, Value: 1024, Usage: "at most `N` client connections; more are closed at once"},
+			&cli.IntFlag{Name: "max-conns-per-host", EnvVars: []string{"DISTKV_MAX_CONNS_PER_HOST"}, Value: 256, Usage: "at most `N` client connections from one IP address"},
+			&cli.IntFlag{Name: "max-streams", EnvVars: []string{"DISTKV_MAX_STREAMS"}, Value: 256, Usage: "at most `N` concurrent watches, get_trees and snapshots per connection"},
+			&cli.DurationFlag{Name: "write-timeout", EnvVars: []string{"DISTKV_WRITE_TIMEOUT"}, Value: 30 * time.Second, Usage: "drop a client that does not take a write for this `long` (it stopped reading)"},
+			&cli.DurationFlag{Name: "idle-timeout", EnvVars: []string{"DISTKV_IDLE_TIMEOUT"}, Usage: "close a connection that sent nothing for this `long` and has no stream running (default: never)"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"DISTKV_LOG_LEVEL"}, Value: "info", Usage: "log `LEVEL`: debug, info, warn or error"},
 			&cli.BoolFlag{Name: "log-json", EnvVars: []string{"DISTKV_LOG_JSON"}, Usage: "log JSON lines instead of text"},
 		},
@@ -47,7 +58,8 @@ func (e *cliEnv) serverCommand() *cli.Command {
 }
 
 // serverConfig maps the flags to server.Config. Every flag has a Config field; Config fields
-// without a flag (WatchQueue, SnapshotEvery) keep the server's defaults.
+// without a flag (WatchQueue, SnapshotEvery, HousekeepInterval, HandshakeTimeout) keep the
+// server's defaults.
 func serverConfig(c *cli.Context) (server.Config, error) {
 	var cfg server.Config
 	if c.NArg() > 0 {
@@ -97,6 +109,25 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 		return cfg, usagef("--max-peer-conns %d: want at least 1", cfg.MaxPeerConns)
 	}
 	cfg.HousekeepInterval = c.Duration("housekeep-interval")
+	cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA = c.String("tls-cert"), c.String("tls-key"), c.String("tls-client-ca")
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return cfg, usagef("--tls-cert and --tls-key go together")
+	}
+	if cfg.TLSClientCA != "" && cfg.TLSCert == "" {
+		return cfg, usagef("--tls-client-ca needs --tls-cert and --tls-key")
+	}
+	for _, f := range []string{"max-conns", "max-conns-per-host", "max-streams"} {
+		if c.Int(f) < 1 {
+			return cfg, usagef("--%s %d: want at least 1", f, c.Int(f))
+		}
+	}
+	cfg.MaxConns, cfg.MaxConnsPerHost, cfg.MaxStreams = c.Int("max-conns"), c.Int("max-conns-per-host"), c.Int("max-streams")
+	if cfg.WriteTimeout = c.Duration("write-timeout"); cfg.WriteTimeout <= 0 {
+		return cfg, usagef("--write-timeout %v: want a positive duration", cfg.WriteTimeout)
+	}
+	if cfg.IdleTimeout = c.Duration("idle-timeout"); cfg.IdleTimeout < 0 {
+		return cfg, usagef("--idle-timeout %v: must not be negative", cfg.IdleTimeout)
+	}
 	switch p := c.String("profile"); p {
 	case "lan", "test":
 		cfg.Profile = p
@@ -128,6 +159,8 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	// Run opens the data directory, joins the cluster and catches up before it opens the
 	// client port, so the port is not opened here first.
 	ctx := c.Context
+	stopHUP := reloadOnHUP(srv, cfg.Logger)
+	defer stopHUP()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run(ctx) }()
 	var runErr error
@@ -216,4 +249,25 @@ func parseSize(s string) (int, error) {
 		return 0, fmt.Errorf("size %q too large", s)
 	}
 	return int(n * mult), nil
+}
+
+// reloadOnHUP rereads the client TLS files on every SIGHUP until the returned function is
+// called. A failed reload keeps the old certificate (ReloadTLS logs why).
+func reloadOnHUP(srv *server.Server, log *slog.Logger) func() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				if err := srv.ReloadTLS(); errors.Is(err, server.ErrNoTLS) {
+					log.Info("SIGHUP: nothing to reload (no --tls-cert)")
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
 }

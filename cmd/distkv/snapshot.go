@@ -52,10 +52,10 @@ func (e *cliEnv) snapshotCommand() *cli.Command {
 				Description: "Reads the node's state (known ticks) first, then its entries, and writes FILE atomically\n" +
 					"(FILE.tmp, fsync, rename). Prints the number of entries. With --server-side the node instead\n" +
 					"writes a snapshot into its own data directory, and its path is printed; FILE is not given.",
-				Flags: []cli.Flag{
+				Flags: append([]cli.Flag{
 					&cli.StringFlag{Name: "addr", EnvVars: []string{"DISTKV_ADDR"}, Value: server.DefaultClientAddr, Usage: "connect to the server at `HOST:PORT`"},
 					&cli.BoolFlag{Name: "server-side", Usage: "make the node write a snapshot into its data directory"},
-				},
+				}, clientTLSFlags()...),
 				Action: e.snapshotSave,
 			},
 			{
