@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/distkv/distkv/gossip/wire"
@@ -31,8 +32,29 @@ func (c *cluster) request(ctx context.Context, p peerInfo, typ byte, body []byte
 	return c.plane.Request(ctx, p, typ, body, fn)
 }
 
+// A vector naming ticks or a watermark no honest peer could know is refused (node.Plausible):
+// it would stall this node's own writes or its purges.
 func (c *cluster) vector(ctx context.Context, p peerInfo) (wire.Vector, error) {
-	return c.plane.Vector(ctx, p)
+	v, err := c.plane.Vector(ctx, p)
+	if err != nil {
+		return v, err
+	}
+	heads := make(map[string]uint64, len(v.Highest))
+	maps.Copy(heads, v.Highest)
+	for o, rs := range v.Known {
+		heads[o] = max(heads[o], rs.Max())
+	}
+	c.s.mu.Lock()
+	err = c.s.plausibleHeadsLocked(heads)
+	if err == nil {
+		err = c.s.plausibleHeadsLocked(v.Purge)
+	}
+	c.s.mu.Unlock()
+	if err != nil {
+		c.s.log.Warn("refused a vector", "peer", p.Name, "err", err)
+		return wire.Vector{}, fmt.Errorf("vector of %s: %w", p.Name, err)
+	}
+	return v, nil
 }
 
 // hello is what this node says when it dials a peer.
