@@ -207,12 +207,17 @@ func readGen(dir string) (uint64, bool, error) {
 
 // writeGen replaces the generation file atomically.
 func writeGen(dir string, gen uint64) error {
-	tmp := filepath.Join(dir, originFile+".tmp")
+	return writeFileSync(dir, originFile, fmt.Sprintf("%d\n", gen))
+}
+
+// writeFileSync replaces DIR/name atomically and durably.
+func writeFileSync(dir, name, content string) error {
+	tmp := filepath.Join(dir, name+".tmp")
 	f, err := os.Create(tmp)
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(f, "%d\n", gen); err != nil {
+	if _, err := f.WriteString(content); err != nil {
 		f.Close()
 		return err
 	}
@@ -221,9 +226,13 @@ func writeGen(dir string, gen uint64) error {
 		return err
 	}
 	f.Close()
-	if err := os.Rename(tmp, filepath.Join(dir, originFile)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return err
 	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
