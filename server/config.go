@@ -2,14 +2,14 @@ package server
 
 import (
 	"errors"
-
 	"fmt"
-	"github.com/distkv/distkv/eventlog"
-	"github.com/distkv/distkv/gossip"
-	"github.com/hashicorp/memberlist"
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/distkv/distkv/eventlog"
+	"github.com/distkv/distkv/gossip"
+	"github.com/hashicorp/memberlist"
 )
 
 // Config configures a Server. The zero value plus DefaultConfig's fields is a working single
@@ -53,12 +53,11 @@ type Config struct {
 	// (in-process test clusters use gossip/memnet). Nil: TCP and UDP.
 	Network   gossip.Network
 	Transport memberlist.Transport
+	// LogFS replaces the event log's file system, for fault injection in tests. Nil: the OS.
+	LogFS eventlog.FS
 	// HousekeepInterval is how often the housekeeper runs a round. Default 2s.
 	HousekeepInterval time.Duration
 	Logger            *slog.Logger
-
-	// logFS replaces the event log's file system, for fault injection in tests. Nil: the OS.
-	logFS eventlog.FS
 }
 
 // DefaultClientAddr is DistKV's port, 20000 + 100*'K' + 'V', on loopback.

@@ -96,7 +96,7 @@ func dtLive(s *Server) int {
 func TestDeleteTreeWaitsForEveryChunk(t *testing.T) {
 	dir := t.TempDir()
 	fs := &dtFS{}
-	cfg := Config{Name: "dt", DataDir: dir, Fsync: "always", logFS: fs}
+	cfg := Config{Name: "dt", DataDir: dir, Fsync: "always", LogFS: fs}
 	s, stop := runServer(t, cfg)
 	dtFill(t, s, maxOpsPerUpdate+500)
 	rec := &dtRecorder{}

@@ -147,8 +147,8 @@ func (st *store) restore() error {
 	st.s.node = n
 	cfg := eventlog.DefaultConfig(filepath.Join(st.dir, logDir))
 	cfg.Sync, cfg.Logger = st.policy, s.log
-	if s.cfg.logFS != nil {
-		cfg.FS = s.cfg.logFS
+	if s.cfg.LogFS != nil {
+		cfg.FS = s.cfg.LogFS
 	}
 	if st.log, err = eventlog.Open(cfg); err != nil {
 		return err
