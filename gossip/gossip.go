@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/serf/serf"
 )
@@ -21,7 +22,8 @@ var ErrClosed = errors.New("gossip: closed")
 // user events. Its methods are safe for concurrent use.
 type Gossip struct {
 	serf   *serf.Serf
-	budget int // encoded bytes one user event may take
+	budget int           // encoded bytes one user event may take
+	forget time.Duration // serf's ReconnectTimeout: when a failed member is forgotten
 	logger *slog.Logger
 
 	events   chan Event
@@ -56,6 +58,7 @@ func New(cfg Config) (*Gossip, error) {
 		return nil, err
 	}
 	g.budget = eventBudget(sc)
+	g.forget = sc.ReconnectTimeout
 	g.logger = cmp.Or(cfg.Logger, slog.Default())
 	// The pump starts first: serf reports this node's own join during Create.
 	go func() {
@@ -94,6 +97,10 @@ func (g *Gossip) Join(addrs []string) (int, error) {
 	}
 	return n, nil
 }
+
+// ForgetAfter is how long a failed member stays in Members before serf forgets it: the
+// profile's, or Config.ForgetAfter.
+func (g *Gossip) ForgetAfter() time.Duration { return g.forget }
 
 // Members returns every member this node knows, itself included, in any state
 // (failed and left members stay until reaped), sorted by name.

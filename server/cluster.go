@@ -38,8 +38,12 @@ type cluster struct {
 	// peak is the largest membership seen (failed members count, members that left do not):
 	// only a strict majority of it may purge tombstones, so that of two sides that forgot each
 	// other in a long partition at most one purges, and the other keeps its deletes for the
-	// resync (docs/housekeeping.md).
-	peak int
+	// resync (docs/housekeeping.md). seen is every member by name, with when it was last seen
+	// alive. Both are kept in DIR/members (members.go); saved is what the file holds.
+	peak   int
+	seen   map[string]time.Time
+	saved  memberMemo
+	saveMu sync.Mutex // one write of DIR/members at a time
 
 	resyncing   atomic.Bool     // one background resync at a time
 	stateMu     sync.Mutex      // one state transfer at a time (catch-up, resync)
@@ -64,7 +68,10 @@ type cluster struct {
 // only then returns: the caller opens the client port afterwards.
 func (s *Server) startCluster(ctx context.Context) error {
 	cfg := s.cfg
-	c := &cluster{s: s, aeLogged: map[string]bool{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	c := &cluster{s: s, aeLogged: map[string]bool{}, seen: map[string]time.Time{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	if err := c.loadMembers(); err != nil {
+		return err
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.puller = &peer.Puller{Peers: func() []peerInfo { return c.others(true) }, Missing: c.missingOf,
 		Pull: c.pullFrom, Logger: s.log}
@@ -285,21 +292,6 @@ func (c *cluster) peerByName(name string) (peerInfo, bool) {
 		}
 	}
 	return peerInfo{}, false
-}
-
-// members returns the names of every member serf still remembers and that has not left:
-// alive, leaving or failed. The purge watermark needs all of them.
-func (c *cluster) members() []string {
-	var out []string
-	for _, m := range c.g.Members() {
-		if m.Status != gossip.StatusLeft {
-			out = append(out, m.Name)
-		}
-	}
-	c.mu.Lock()
-	c.peak = max(c.peak, len(out))
-	c.mu.Unlock()
-	return out
 }
 
 // majority reports whether n members are a strict majority of the largest membership seen.

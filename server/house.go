@@ -39,6 +39,9 @@ func (c *cluster) houseLoop() {
 		}
 		rank := c.ranking()
 		if len(rank) == 0 || rank[0] != c.s.cfg.Name {
+			// Every node keeps the purge guard's memory: any may be the housekeeper after a
+			// restart or a split.
+			c.members()
 			continue
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.HousekeepInterval+5*time.Second)
