@@ -1,0 +1,230 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/distkv/distkv/gossip"
+	"github.com/distkv/distkv/gossip/wire"
+	"github.com/distkv/distkv/node"
+)
+
+// recorder is a Handler that answers VectorReq, fails on MsgRepair, and records the rest.
+type recorder struct {
+	mu   sync.Mutex
+	got  []byte // frame types, in order
+	from []string
+	seen chan struct{}
+}
+
+func (h *recorder) Handle(from wire.Hello, t byte, body []byte, r *Replier) error {
+	switch t {
+	case wire.MsgVectorReq:
+		return r.Send(wire.MsgVector, wire.Vector{Name: "b", Origin: "b~1", Tock: 7}.Append(nil))
+	case wire.MsgRepair:
+		return errors.New("no repairs here")
+	}
+	h.mu.Lock()
+	h.got, h.from = append(h.got, t), append(h.from, from.Name)
+	h.mu.Unlock()
+	select {
+	case h.seen <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (h *recorder) wait(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		h.mu.Lock()
+		k := len(h.got)
+		h.mu.Unlock()
+		if k >= n {
+			return
+		}
+		select {
+		case <-h.seen:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("got %d frames, want %d", k, n)
+		}
+	}
+}
+
+func testPlane(t *testing.T, name string, h Handler, maxConns int) (*Plane, Info) {
+	t.Helper()
+	cfg := Config{Network: gossip.TCP{}, MaxFrame: 1 << 20, MaxConns: maxConns, HelloTimeout: 300 * time.Millisecond,
+		IdleTimeout: time.Minute, Hello: func() wire.Hello { return wire.Hello{Name: name, Origin: name + "~1"} },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	p, err := Listen(cfg, "127.0.0.1:0", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { p.Serve(); close(done) }()
+	t.Cleanup(func() {
+		p.Close()
+		<-done
+	})
+	return p, Info{Name: name, Peer: p.Addr().String(), Origin: name + "~1", Ready: true}
+}
+
+func TestRequestPushTell(t *testing.T) {
+	hb := &recorder{seen: make(chan struct{}, 1)}
+	a, _ := testPlane(t, "a", &recorder{}, 8)
+	_, b := testPlane(t, "b", hb, 8)
+	ctx := context.Background()
+	v, err := a.Vector(ctx, b)
+	if err != nil || v.Name != "b" || v.Tock != 7 {
+		t.Fatalf("vector: %+v, %v", v, err)
+	}
+	// An error from the handler comes back as the peer's Error frame and ends the exchange.
+	err = a.Request(ctx, b, wire.MsgRepair, nil, func(byte, []byte) (bool, error) { return false, nil })
+	if err == nil || !strings.Contains(err.Error(), "no repairs here") {
+		t.Fatalf("request answered with an error frame: %v", err)
+	}
+	u := &node.Update{Origin: "a~1", Tick: 1, Tock: 1}
+	a.Push(b, []*node.Update{u})
+	a.Push(b, []*node.Update{{Origin: "a~1", Tick: 2, Tock: 2}})
+	a.Tell(b, wire.MsgPurge, wire.AppendWatermark(nil, map[string]uint64{"a~1": 1}))
+	hb.wait(t, 2)
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	for i, f := range hb.from {
+		if f != "a" {
+			t.Errorf("frame %d came with hello %q, want a", i, f)
+		}
+	}
+}
+
+// Connections over the cap are closed at once; one that sends no Hello is closed after the
+// Hello deadline and gives its slot back.
+func TestConnCapAndHelloDeadline(t *testing.T) {
+	_, b := testPlane(t, "b", &recorder{}, 2)
+	var held []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", b.Peer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	time.Sleep(50 * time.Millisecond) // both accepted and holding their slots
+	over, err := net.Dial("tcp", b.Peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	over.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := over.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a connection over the cap was served")
+	}
+	for _, c := range held {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var ne net.Error
+		if _, err := c.Read(make([]byte, 1)); err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+			t.Fatalf("a connection without Hello was kept past the deadline: %v", err)
+		}
+		c.Close()
+	}
+	a, _ := testPlane(t, "a", &recorder{}, 2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := a.Vector(context.Background(), b); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("slots not given back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Close ends a push stream that cannot reach its peer and a request in flight.
+func TestCloseCutsShort(t *testing.T) {
+	a, _ := testPlane(t, "a", &recorder{}, 8)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // accepts and never answers
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	silent := Info{Name: "s", Peer: l.Addr().String()}
+	a.Push(silent, []*node.Update{{Origin: "a~1", Tick: 1, Tock: 1}})
+	errc := make(chan error, 1)
+	go func() { _, err := a.Vector(context.Background(), silent); errc <- err }()
+	time.Sleep(100 * time.Millisecond)
+	done := make(chan struct{})
+	go func() { a.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("a request to a silent peer succeeded")
+	}
+}
+
+func TestPullerSourcesAndPullAll(t *testing.T) {
+	missing := node.NewRangeSet(node.Range{Start: 1, End: 11})
+	var mu sync.Mutex
+	var from []string
+	pl := &Puller{
+		Peers: func() []Info { return []Info{{Name: "x"}, {Name: "n1"}, {Name: "hinted"}} },
+		Missing: func(string) node.RangeSet {
+			mu.Lock()
+			defer mu.Unlock()
+			return missing.Clone()
+		},
+		Pull: func(_ context.Context, src Info, _ string, ticks node.RangeSet) error {
+			mu.Lock()
+			defer mu.Unlock()
+			from = append(from, src.Name)
+			// each reply brings 4 ticks
+			var got node.RangeSet
+			for _, r := range ticks.Ranges() {
+				for t := r.Start; t < r.End && got.Len() < 4; t++ {
+					got.Add(t)
+				}
+			}
+			missing = missing.Minus(got)
+			return nil
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	pl.Hint("hinted")
+	src, ok := pl.source("n1~5", "hinted")
+	if !ok || src.Name != "n1" {
+		t.Fatalf("first source for n1's ticks: %v, want n1 itself", src.Name)
+	}
+	pl.init()
+	pl.tries["n1~5"] = 1
+	if src, _ := pl.source("n1~5", "hinted"); src.Name != "hinted" {
+		t.Fatalf("second source: %v, want the hinted member", src.Name)
+	}
+	if err := pl.PullAll(context.Background(), Info{Name: "n1"}, "n1~5", missing.Clone()); err != nil {
+		t.Fatal(err)
+	}
+	if !missing.Empty() || len(from) != 3 {
+		t.Fatalf("after PullAll: missing %s after %d pulls, want none after 3", missing, len(from))
+	}
+	if OriginMember("n1~5") != "n1" || OriginMember("plain") != "plain" {
+		t.Fatal("OriginMember")
+	}
+}
