@@ -32,8 +32,8 @@ func (c *cluster) request(ctx context.Context, p peerInfo, typ byte, body []byte
 	return c.plane.Request(ctx, p, typ, body, fn)
 }
 
-// A vector naming ticks or a watermark no honest peer could know is refused (node.Plausible):
-// it would stall this node's own writes or its purges.
+// A vector naming other origins' ticks or a watermark no honest peer could know is refused
+// (node.Plausible): it would stall this node's purges.
 func (c *cluster) vector(ctx context.Context, p peerInfo) (wire.Vector, error) {
 	v, err := c.plane.Vector(ctx, p)
 	if err != nil {
@@ -45,9 +45,16 @@ func (c *cluster) vector(ctx context.Context, p peerInfo) (wire.Vector, error) {
 		heads[o] = max(heads[o], rs.Max())
 	}
 	c.s.mu.Lock()
+	// This node's own head is what a restarted node learns from vectors (a data dir restored
+	// from an old copy is behind its own history): never refuse it, or the node would reuse
+	// ticks. A false one only holds its writes back.
+	own := c.s.node.Origin()
+	delete(heads, own)
 	err = c.s.plausibleHeadsLocked(heads)
 	if err == nil {
-		err = c.s.plausibleHeadsLocked(v.Purge)
+		purge := maps.Clone(v.Purge)
+		delete(purge, own)
+		err = c.s.plausibleHeadsLocked(purge)
 	}
 	c.s.mu.Unlock()
 	if err != nil {
