@@ -182,10 +182,15 @@ func (q *Request) field(r *node.Reader, key string) error {
 		}
 	case "value", "chain", "prev", "idem":
 		return q.Op.field(r, key)
-	case "op":
-		q.KeyringOp, err = r.Str()
-	case "key":
-		q.Key, err = r.Str()
+	case "op", "key": // keyring's; other types are ignored, as unknown keys are
+		var v []byte
+		if v, err = r.Raw(); err == nil {
+			if str, e := node.NewReader(v).Str(); e == nil && key == "op" {
+				q.KeyringOp = str
+			} else if e == nil {
+				q.Key = str
+			}
+		}
 	default:
 		if stateFlags[key] {
 			if q.Flags == nil {
