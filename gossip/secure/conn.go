@@ -206,7 +206,7 @@ func (c *Conn) failRead(err error) error {
 	return err
 }
 
-// Write seals p into records of at most MaxRecord bytes.
+// Write seals p into records of at most MaxRecord bytes, sent with one write to the stream.
 func (c *Conn) Write(p []byte) (int, error) {
 	if err := c.Handshake(); err != nil {
 		return 0, err
@@ -218,30 +218,39 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for len(p) > 0 {
-		chunk := p[:min(len(p), MaxRecord)]
-		if err := c.writeRecord(recData, chunk); err != nil {
+		// At most 4 records (64 KiB, a bufio.Writer's flush in the peer code) per write.
+		batch := p[:min(len(p), 4*MaxRecord)]
+		b := c.wbuf[:0]
+		for rest := batch; len(rest) > 0; {
+			chunk := rest[:min(len(rest), MaxRecord)]
+			b = c.seal(b, recData, chunk)
+			rest = rest[len(chunk):]
+		}
+		c.wbuf = b
+		if err := c.send(b); err != nil {
 			return n, err
 		}
-		n += len(chunk)
-		p = p[len(chunk):]
+		n += len(batch)
+		p = p[len(batch):]
 	}
 	return n, nil
 }
 
-// writeRecord seals and sends one record; a failed write leaves the stream broken (sticky).
-func (c *Conn) writeRecord(typ byte, p []byte) error {
+// seal appends one record to b.
+func (c *Conn) seal(b []byte, typ byte, p []byte) []byte {
+	off := len(b)
+	b = append(b, 0, 0, 0, 0, typ)
+	binary.BigEndian.PutUint32(b[off:], uint32(len(p)+tagLen))
+	b = c.wseal.Seal(b, nonce(c.wseq), p, b[off:off+recHeaderLen])
+	c.wseq++
+	return b
+}
+
+// send writes sealed records; a failed write leaves the stream broken (sticky).
+func (c *Conn) send(b []byte) error {
 	if c.werr != nil {
 		return c.werr
 	}
-	size := len(p) + tagLen
-	if cap(c.wbuf) < recHeaderLen+size {
-		c.wbuf = make([]byte, 0, recHeaderLen+MaxRecord+tagLen)
-	}
-	b := c.wbuf[:recHeaderLen]
-	binary.BigEndian.PutUint32(b, uint32(size))
-	b[4] = typ
-	b = c.wseal.Seal(b, nonce(c.wseq), p, b[:recHeaderLen])
-	c.wseq++
 	if _, err := c.Conn.Write(b); err != nil {
 		c.werr = err
 		return err
@@ -263,7 +272,7 @@ func (c *Conn) Close() error {
 		if ok && c.wmu.TryLock() {
 			if !c.wclosed && c.werr == nil {
 				_ = c.Conn.SetWriteDeadline(time.Now().Add(closeTimeout))
-				_ = c.writeRecord(recClose, nil)
+				_ = c.send(c.seal(c.wbuf[:0], recClose, nil))
 			}
 			c.wclosed = true
 			c.wmu.Unlock()
