@@ -118,7 +118,7 @@ func clientHandshake(rw io.ReadWriter, keys KeySource) (sessionKeys, [gossip.Key
 	}
 	sh := make([]byte, shelloLen)
 	if _, err := io.ReadFull(rw, sh); err != nil {
-		return sessionKeys{}, id, fmt.Errorf("%w: read server hello: %v", ErrHandshake, err)
+		return sessionKeys{}, id, fmt.Errorf("%w: read server hello: %w", ErrHandshake, err)
 	}
 	sid, spub, err := parseHello(sh)
 	if err != nil {
@@ -139,7 +139,7 @@ func clientHandshake(rw io.ReadWriter, keys KeySource) (sessionKeys, [gossip.Key
 func serverHandshake(rw io.ReadWriter, keys KeySource) (sessionKeys, [gossip.KeyIDLen]byte, error) {
 	ch := make([]byte, helloLen)
 	if _, err := io.ReadFull(rw, ch); err != nil {
-		return sessionKeys{}, [gossip.KeyIDLen]byte{}, fmt.Errorf("%w: read client hello: %v", ErrHandshake, err)
+		return sessionKeys{}, [gossip.KeyIDLen]byte{}, fmt.Errorf("%w: read client hello: %w", ErrHandshake, err)
 	}
 	id, cpub, err := parseHello(ch)
 	if err != nil {
@@ -165,7 +165,7 @@ func serverHandshake(rw io.ReadWriter, keys KeySource) (sessionKeys, [gossip.Key
 	}
 	fin := make([]byte, finishLen)
 	if _, err := io.ReadFull(rw, fin); err != nil {
-		return sessionKeys{}, id, fmt.Errorf("%w: read finish: %v", ErrHandshake, err)
+		return sessionKeys{}, id, fmt.Errorf("%w: read finish: %w", ErrHandshake, err)
 	}
 	if !hmac.Equal(fin, mac(key, labelClient, ch, sh)) {
 		return sessionKeys{}, id, fmt.Errorf("%w: the peer does not hold the cluster key", ErrHandshake)
