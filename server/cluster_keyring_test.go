@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,4 +55,15 @@ func TestClusterKeyRotation(t *testing.T) {
 		}
 	}
 	checkCluster(t, c, 60*time.Second)
+}
+
+// A node without a cluster key refuses keyring requests: serf cannot turn encryption on.
+func TestKeyringWithoutKey(t *testing.T) {
+	c := servertest.New(t, servertest.Options{N: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.Client(0).Keyring(ctx, gossip.KeyInstall, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)))
+	if err == nil || !strings.Contains(err.Error(), "no cluster key") {
+		t.Fatalf("keyring install on a node without a key: %v", err)
+	}
 }
