@@ -21,6 +21,7 @@ const (
 	ActStop        = "stop"
 	ActMulti       = "multi"
 	ActSnapshot    = "snapshot" // distkv: write a snapshot now (server-local)
+	ActKeyring     = "keyring"  // distkv: list, install, use, remove cluster keys (cluster-wide)
 )
 
 // Stream states.
@@ -69,6 +70,9 @@ type Request struct {
 	Qlen      int
 	// get_state flags
 	Flags map[string]bool
+	// keyring: the operation ("op") and the base64 key ("key")
+	KeyringOp string
+	Key       string
 }
 
 // ParseRequest decodes one client message (a msgpack map) from b, which must hold exactly it.
@@ -178,6 +182,15 @@ func (q *Request) field(r *node.Reader, key string) error {
 		}
 	case "value", "chain", "prev", "idem":
 		return q.Op.field(r, key)
+	case "op", "key": // keyring's; other types are ignored, as unknown keys are
+		var v []byte
+		if v, err = r.Raw(); err == nil {
+			if str, e := node.NewReader(v).Str(); e == nil && key == "op" {
+				q.KeyringOp = str
+			} else if e == nil {
+				q.Key = str
+			}
+		}
 	default:
 		if stateFlags[key] {
 			if q.Flags == nil {

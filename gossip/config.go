@@ -54,6 +54,15 @@ type Config struct {
 	// at those levels, everything else at debug. Nil means slog.Default().
 	Logger *slog.Logger
 
+	// Keyring, if set, turns on gossip encryption (memberlist's AES-GCM with
+	// the primary key; any installed key decrypts) and refuses plaintext
+	// packets and streams. Keyring operations (Gossip.Keyring) change it in
+	// place, so the caller may share it, e.g. with the data plane.
+	Keyring *memberlist.Keyring
+	// KeyringFile, if set, is where serf rewrites the keyring after every
+	// keyring operation (see LoadKeyring for its format).
+	KeyringFile string
+
 	// ForgetAfter, if set, replaces the profile's time after which a failed member is
 	// forgotten (serf's ReconnectTimeout and TombstoneTimeout). Until then a failed member still
 	// counts as a member: distkv's housekeeper does not purge tombstones without it.
@@ -118,7 +127,16 @@ func (cfg *Config) serfConfig(ch chan serf.Event, closing *atomic.Bool) (*serf.C
 		ml.AdvertiseAddr, ml.AdvertisePort = host, port
 	}
 
+	if cfg.Keyring != nil {
+		if len(cfg.Keyring.GetKeys()) == 0 {
+			return nil, fmt.Errorf("gossip: config: empty keyring")
+		}
+		ml.Keyring = cfg.Keyring
+		ml.GossipVerifyIncoming, ml.GossipVerifyOutgoing = true, true
+	}
+
 	sc := serf.DefaultConfig()
+	sc.KeyringFile = cfg.KeyringFile
 	sc.NodeName = cfg.Name
 	sc.Tags = maps.Clone(cfg.Tags)
 	sc.EventCh = ch

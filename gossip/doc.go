@@ -24,6 +24,15 @@
 // in-process clusters (on gossip/memnet, whose partitions also cut the data
 // plane when its Host serves as the Network).
 //
+// # Encryption
+//
+// Config.Keyring turns on memberlist's gossip encryption (AES-GCM, primary key
+// for sending, any installed key for receiving; plaintext refused).
+// Gossip.Keyring installs, uses, removes and lists keys on every member through
+// serf's key manager, changing each member's Keyring in place; gossip/secure
+// uses the same Keyring for the data plane. LoadKeyring reads serf's keyring
+// file format.
+//
 // # Data plane frames
 //
 // Peers talk over streams opened through a Network (TCP, or memnet.Host in

@@ -98,6 +98,8 @@ func (s *Server) startCluster(ctx context.Context) error {
 		Transport:   cfg.Transport,
 		Profile:     cfg.Profile,
 		ForgetAfter: cfg.ForgetAfter,
+		Keyring:     cfg.Keyring,
+		KeyringFile: cfg.KeyringFile,
 		Logger:      s.log,
 		Tags: map[string]string{tagPeer: c.peerAddr, tagClient: cfg.ClientAddr,
 			tagReady: "0", tagOrigin: origin},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/distkv/distkv/eventlog"
 	"github.com/distkv/distkv/gossip"
+	"github.com/distkv/distkv/gossip/secure"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -64,6 +65,11 @@ type Config struct {
 	Transport memberlist.Transport
 	// LogFS replaces the event log's file system, for fault injection in tests. Nil: the OS.
 	LogFS eventlog.FS
+	// Keyring, if set, is the cluster key: gossip is encrypted with it and the peer data plane
+	// authenticated and encrypted (gossip/secure); peers without a key of it are refused.
+	// KeyringFile, if set, is where keyring changes (the keyring action) are persisted.
+	Keyring     *memberlist.Keyring
+	KeyringFile string
 	// HousekeepInterval is how often the housekeeper runs a round. Default 2s.
 	HousekeepInterval time.Duration
 	Logger            *slog.Logger
@@ -145,6 +151,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Network == nil {
 		c.Network = gossip.TCP{}
+	}
+	if c.Keyring != nil {
+		c.Network = secure.Wrap(c.Network, c.Keyring)
 	}
 	if c.HousekeepInterval <= 0 {
 		c.HousekeepInterval = 2 * time.Second

@@ -42,6 +42,9 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	case clientproto.ActSnapshot:
 		// Writing a snapshot reads the whole tree: run it beside the reader.
 		c.stream(q.Seq, func(ctx context.Context) { c.send(s.snapshotNow(q.Seq)) })
+	case clientproto.ActKeyring:
+		// Serf's key manager waits for every member's answer: run it beside the reader.
+		c.stream(q.Seq, func(ctx context.Context) { c.send(s.keyring(q)) })
 	case clientproto.ActStop:
 		ok := c.stop(q.Task)
 		c.send(clientproto.NewMsg(q.Seq).Bool("result", ok).Uint("tock", s.tock()).Bytes())

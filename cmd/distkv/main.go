@@ -136,6 +136,7 @@ func (e *cliEnv) app() *cli.App {
 			e.clientCommand(),
 			e.benchCommand(),
 			e.snapshotCommand(),
+			e.keyringCommand(),
 			{
 				Name:   "version",
 				Usage:  "print the version",

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/distkv/distkv/gossip"
 	"github.com/distkv/distkv/server"
 	"github.com/urfave/cli/v2"
 )
@@ -35,6 +37,10 @@ func (e *cliEnv) serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "gossip-addr", EnvVars: []string{"DISTKV_GOSSIP_ADDR"}, Usage: "gossip on `HOST:PORT` (default: none, a single node)"},
 			&cli.StringFlag{Name: "peer-addr", EnvVars: []string{"DISTKV_PEER_ADDR"}, Usage: "serve the peer data plane on `HOST:PORT`"},
 			&cli.StringSliceFlag{Name: "join", EnvVars: []string{"DISTKV_JOIN"}, Usage: "join the cluster through these members' gossip addresses, `HOST:PORT[,...]`"},
+			&cli.StringFlag{Name: "gossip-key", EnvVars: []string{"DISTKV_GOSSIP_KEY"},
+				Usage: "encrypt gossip and the peer data plane with the cluster `KEY` (base64 of 16, 24 or 32 bytes); ignored once a keyring file exists"},
+			&cli.StringFlag{Name: "keyring-file", EnvVars: []string{"DISTKV_KEYRING_FILE"},
+				Usage: "load the cluster keys from `FILE` (a JSON list of base64 keys, primary first) and keep it up to date (default: DATA-DIR/keyring.json)"},
 			&cli.StringFlag{Name: "profile", EnvVars: []string{"DISTKV_PROFILE"}, Value: "lan", Usage: "gossip timings: `lan|test`"},
 			&cli.DurationFlag{Name: "forget-after", EnvVars: []string{"DISTKV_FORGET_AFTER"},
 				Usage: "forget a member failed this `long` (default: the profile's, 1h for lan); tombstones wait for failed members"},
@@ -103,6 +109,9 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 			}
 			cfg.Join = append(cfg.Join, a)
 		}
+	}
+	if err := keyringConfig(c, &cfg); err != nil {
+		return cfg, err
 	}
 	cfg.ForgetAfter = c.Duration("forget-after")
 	if cfg.MaxPeerConns = c.Int("max-peer-conns"); cfg.MaxPeerConns < 1 {
@@ -270,4 +279,40 @@ func reloadOnHUP(srv *server.Server, log *slog.Logger) func() {
 		}
 	}()
 	return func() { signal.Stop(ch); close(done) }
+}
+
+// keyringConfig loads the cluster keyring: an existing keyring file wins over --gossip-key, so
+// that a restart never brings back a key that a rotation removed.
+func keyringConfig(c *cli.Context, cfg *server.Config) error {
+	key, file := c.String("gossip-key"), c.String("keyring-file")
+	if file == "" && cfg.DataDir != "" {
+		file = filepath.Join(cfg.DataDir, "keyring.json")
+		if key != "" {
+			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+				return failf("--data-dir: %v", err)
+			}
+		}
+	}
+	if key != "" {
+		if _, err := gossip.ParseKey(key); err != nil {
+			return usagef("--gossip-key: %v", err)
+		}
+	}
+	kr, fromFile, err := gossip.LoadKeyring(key, file)
+	if err != nil {
+		return failf("%v", err)
+	}
+	if kr == nil {
+		return nil
+	}
+	if cfg.GossipAddr == "" {
+		return usagef("--gossip-key/--keyring-file need --gossip-addr: a single node has no peers")
+	}
+	if fromFile && key != "" {
+		if k, _ := gossip.ParseKey(key); !gossip.HasKey(kr, k) {
+			fmt.Fprintf(c.App.ErrWriter, "warning: --gossip-key is not in %s, which takes precedence; ignoring it\n", file)
+		}
+	}
+	cfg.Keyring, cfg.KeyringFile = kr, file
+	return nil
 }
