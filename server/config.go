@@ -74,7 +74,7 @@ type Config struct {
 	HousekeepInterval time.Duration
 	Logger            *slog.Logger
 
-	// Client TLS (docs/security-clients.md): with TLSCert and TLSKey (PEM files) the client
+	// Client TLS (docs/security.md): with TLSCert and TLSKey (PEM files) the client
 	// port speaks only TLS 1.2 or later; with TLSClientCA as well, every client must present a
 	// certificate that CA signed. ReloadTLS reads the three files again.
 	TLSCert     string
