@@ -157,7 +157,7 @@ func secForge(t *testing.T, addr string, p node.Path) {
 	defer conn.Close()
 	bw := bufio.NewWriter(conn)
 	val, _ := client.Encode("forged")
-	u := &node.Update{Origin: "mallory~1", Tick: 1, Tock: 1 << 40, Ops: []node.Op{{Path: p, Value: val}}}
+	u := &node.Update{Origin: "mallory~1", Tick: 1, Tock: 1, Ops: []node.Op{{Path: p, Value: val}}}
 	gossip.WriteFrame(bw, wire.MsgHello, wire.Hello{Name: "mallory", Origin: "mallory~1"}.Append(nil))
 	gossip.WriteFrame(bw, wire.MsgPush, wire.AppendUpdates(nil, []*node.Update{u}))
 	if err := bw.Flush(); err != nil {
