@@ -127,7 +127,7 @@ func (l *faultLoad) worker(w int) {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		for n := 0; n < faultOpsPerConn && !l.stopped() && faultStillTarget(l.targets(), tg.name); n++ {
+		for n := 0; n < faultOpsPerConn && !l.stopped(); n++ {
 			seq++
 			if !l.one(cl, tg.name, w, seq, rng) {
 				break // the connection is gone
@@ -149,6 +149,19 @@ func faultStillTarget(ts []faultTarget, name string) bool {
 
 // one does one op at a node and records it; false if the connection must be dropped.
 func (l *faultLoad) one(cl *client.Client, name string, w, seq int, rng *rand.Rand) bool {
+	// Counted in flight before the node is checked to be a target still: once a leaving node
+	// is no target and has nothing in flight, no op can reach it.
+	l.mu.Lock()
+	l.inflight[name]++
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.inflight[name]--
+		l.mu.Unlock()
+	}()
+	if !faultStillTarget(l.targets(), name) {
+		return false
+	}
 	hot := *l.hot.Load()
 	k := hot[rng.IntN(len(hot))]
 	r := rng.IntN(100)
@@ -192,9 +205,6 @@ func (l *faultLoad) one(cl *client.Client, name string, w, seq int, rng *rand.Ra
 		}
 		o.value, _ = client.Encode(s)
 	}
-	l.mu.Lock()
-	l.inflight[name]++
-	l.mu.Unlock()
 	o.start = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), faultOpTimeout)
 	var res client.WriteResult
@@ -233,7 +243,6 @@ func (l *faultLoad) one(cl *client.Client, name string, w, seq int, rng *rand.Ra
 	}
 	o.id = int(l.nextID.Add(1))
 	l.mu.Lock()
-	l.inflight[name]--
 	l.ops = append(l.ops, o)
 	l.mu.Unlock()
 	return keep

@@ -53,6 +53,7 @@ type faultNet struct {
 	seed   uint64
 	fresh  int // names given so far
 	leaver string
+	split  []int                            // the slots cut off now
 	gone   []*faultNode                     // nodes that left for good
 	chains map[string]map[string]node.Chain // of the dumps: node -> key -> chain
 	paths  map[string]string                // key -> printable path
@@ -133,10 +134,9 @@ func TestFault(t *testing.T) {
 	load := newFaultLoad(seed, f.liveTargets)
 	load.start()
 	t.Cleanup(func() { load.finish() }) // when the test ends early
-	var split []int
 	for k, st := range sched {
 		ts := time.Now()
-		f.do(k, st, load, &split)
+		f.do(k, st, load)
 		// After the fault: the keys deleted as they leave the hot set are deleted while a
 		// node just stopped is away.
 		load.rotate(k + 1)
@@ -318,31 +318,42 @@ func (f *faultNet) halt(slot int, sig syscall.Signal) {
 	select {
 	case <-s.done:
 	case <-time.After(nsStopDeadline):
-		f.problem("shutdown: %s did not stop within %v of SIGTERM (killed)\n%s", nd.name, nsStopDeadline, s.log.tail(20))
+		f.problem("shutdown: %s did not stop within %v of SIGTERM (killed)%s\n%s", nd.name, nsStopDeadline, f.during(slot), s.log.tail(20))
 		s.cmd.Process.Kill()
 		<-s.done
 		return
 	}
 	if sig == syscall.SIGTERM {
 		if code := s.cmd.ProcessState.ExitCode(); code != 0 {
-			f.problem("shutdown: %s exited %d %v after SIGTERM\n%s", nd.name, code, time.Since(t0).Round(time.Millisecond), s.log.tail(20))
+			f.problem("shutdown: %s exited %d %v after SIGTERM%s\n%s", nd.name, code, time.Since(t0).Round(time.Millisecond), f.during(slot), s.log.tail(20))
 		} else if d := time.Since(t0); d > 5*time.Second {
 			f.t.Logf("%s took %v to stop after SIGTERM", nd.name, d.Round(time.Millisecond))
 		}
 	}
 }
 
+// during says whether a partition holds, and on which side slot is.
+func (f *faultNet) during(slot int) string {
+	switch {
+	case f.split == nil:
+		return ""
+	case slices.Contains(f.split, slot):
+		return fmt.Sprintf(" (during a partition: slots %v, its own among them, cut off)", f.split)
+	}
+	return fmt.Sprintf(" (during a partition: slots %v cut off, not its own)", f.split)
+}
+
 // do carries out one step of the schedule.
-func (f *faultNet) do(k int, st faultStep, load *faultLoad, split *[]int) {
+func (f *faultNet) do(k int, st faultStep, load *faultLoad) {
 	t := f.t
 	switch st.kind {
 	case fkSplit:
 		f.w.heal()
 		f.w.partition(st.side...)
-		*split = st.side
+		f.split = st.side
 	case fkHeal:
 		f.w.heal()
-		*split = nil
+		f.split = nil
 	case fkKill:
 		f.halt(st.slot, syscall.SIGKILL)
 	case fkTerm:
