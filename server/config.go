@@ -96,6 +96,13 @@ type Config struct {
 	// IdleTimeout closes a connection that sent nothing for this long and has no stream
 	// running. 0 (the default): never; DistKV's clients keep a connection open while idle.
 	IdleTimeout time.Duration
+
+	// AdminAddr is the admin HTTP port (metrics, health, status page; server/admin.go).
+	// Empty: off (the CLI's default is DefaultAdminAddr). AdminPprof adds /debug/pprof/.
+	// AdminBestEffort logs a failure to open AdminAddr instead of failing the start.
+	AdminAddr       string
+	AdminPprof      bool
+	AdminBestEffort bool
 }
 
 // DefaultClientAddr is DistKV's port, 20000 + 100*'K' + 'V', on loopback.

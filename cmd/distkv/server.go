@@ -58,6 +58,10 @@ func (e *cliEnv) serverCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", EnvVars: []string{"DISTKV_IDLE_TIMEOUT"}, Usage: "close a connection that sent nothing for this `long` and has no stream running (default: never)"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"DISTKV_LOG_LEVEL"}, Value: "info", Usage: "log `LEVEL`: debug, info, warn or error"},
 			&cli.BoolFlag{Name: "log-json", EnvVars: []string{"DISTKV_LOG_JSON"}, Usage: "log JSON lines instead of text"},
+			// Operations (docs/operations.md).
+			&cli.StringFlag{Name: "admin-addr", EnvVars: []string{"DISTKV_ADMIN_ADDR"}, Value: server.DefaultAdminAddr,
+				Usage: "serve /metrics, /healthz, /readyz and the status page on `HOST:PORT` (empty: off)"},
+			&cli.BoolFlag{Name: "admin-pprof", EnvVars: []string{"DISTKV_ADMIN_PPROF"}, Usage: "also serve /debug/pprof/ on the admin port"},
 		},
 		Action: e.serverAction,
 	}
@@ -142,6 +146,9 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 		cfg.Profile = p
 	default:
 		return cfg, usagef("--profile %q: want lan or test", p)
+	}
+	if err := adminConfig(c, &cfg); err != nil {
+		return cfg, err
 	}
 	lvl, err := parseLevel(c.String("log-level"))
 	if err != nil {
