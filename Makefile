@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME    ?= 5s
 PKGS        := ./...
 
-.PHONY: build run test lint vet fmt-check staticcheck race fuzz fuzz-short soak bench clean
+.PHONY: build run test deps lint vet fmt-check staticcheck race fuzz fuzz-short soak bench clean
 
 build:
 	$(GO) build -o $(BIN)/distkv ./cmd/distkv
@@ -16,7 +16,11 @@ build:
 run: build
 	$(BIN)/distkv server
 
-test: lint race fuzz-short
+# deps first: it installs chromium for the status page's browser test (root only; else it skips).
+test: deps lint race fuzz-short
+
+deps:
+	@scripts/deps.sh
 
 lint: fmt-check vet staticcheck
 

@@ -66,7 +66,9 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 			p = node.Path{}
 		}
 	}
-	v.Path = p.String()
+	if len(p) > 0 {
+		v.Path = p.String()
+	}
 	if len(p) > 0 {
 		v.HasParent, v.Parent = true, p[:len(p)-1].String()
 	}
