@@ -62,6 +62,9 @@ func (e *cliEnv) serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "admin-addr", EnvVars: []string{"DISTKV_ADMIN_ADDR"}, Value: server.DefaultAdminAddr,
 				Usage: "serve /metrics, /healthz, /readyz and the status page on `HOST:PORT` (empty: off)"},
 			&cli.BoolFlag{Name: "admin-pprof", EnvVars: []string{"DISTKV_ADMIN_PPROF"}, Usage: "also serve /debug/pprof/ on the admin port"},
+			&cli.StringFlag{Name: "config", EnvVars: []string{"DISTKV_CONFIG"},
+				Usage: "read settings from the YAML `FILE` (keys: these flags' names); flags and environment variables override it"},
+			&cli.BoolFlag{Name: "print-config", Usage: "print the effective settings as a config file and exit"},
 		},
 		Action: e.serverAction,
 	}
@@ -71,6 +74,19 @@ func (e *cliEnv) serverCommand() *cli.Command {
 // without a flag (WatchQueue, SnapshotEvery, HousekeepInterval, HandshakeTimeout) keep the
 // server's defaults.
 func serverConfig(c *cli.Context) (server.Config, error) {
+	var src *configSource
+	if path := c.String("config"); path != "" {
+		var err error
+		if src, err = loadConfigFile(c, path); err != nil {
+			return server.Config{}, err
+		}
+	}
+	cfg, err := serverFlags(c)
+	return cfg, src.locate(err)
+}
+
+// serverFlags maps the flags, once the config file filled in those left unset.
+func serverFlags(c *cli.Context) (server.Config, error) {
 	var cfg server.Config
 	if c.NArg() > 0 {
 		return cfg, usagef("server takes no arguments, got %q", c.Args().First())
@@ -167,6 +183,9 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	cfg, err := serverConfig(c)
 	if err != nil {
 		return err
+	}
+	if c.Bool("print-config") {
+		return printConfig(c, c.App.Writer)
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
