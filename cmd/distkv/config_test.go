@@ -108,3 +108,21 @@ func TestConfigFileErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigExample: the example config in deploy/ is one the server takes, and the unit runs
+// the server with it and as Type=notify.
+func TestConfigExample(t *testing.T) {
+	out, errOut, code := runEnv(t, nil, "server", "--config", "../../deploy/distkv.yaml", "--print-config")
+	if code != 0 || !strings.Contains(out, "data-dir: /var/lib/distkv\n") {
+		t.Fatalf("deploy/distkv.yaml: exit %d, %s\n%s", code, errOut, out)
+	}
+	unit, err := os.ReadFile("../../deploy/distkv.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Type=notify\n", "distkv server --config /etc/distkv/distkv.yaml\n", "Restart=on-failure\n", "KillSignal=SIGTERM\n"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("deploy/distkv.service lacks %q", want)
+		}
+	}
+}

@@ -198,6 +198,9 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	defer stopHUP()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run(ctx) }()
+	nctx, stopNotify := context.WithCancel(ctx)
+	defer stopNotify()
+	go notifyWhenReady(nctx, srv, cfg.Logger.Warn)
 	var runErr error
 	ran := false
 	select {
@@ -210,6 +213,10 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	// log, and main exits the process as soon as this returns.
 	if ctx.Err() != nil {
 		cfg.Logger.Info("shutting down", "timeout", shutdownTimeout)
+	}
+	stopNotify()
+	if _, err := sdNotify("STOPPING=1"); err != nil {
+		cfg.Logger.Warn("telling systemd the node stops", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
