@@ -27,6 +27,9 @@ const (
 	applyMemory = 4096
 	// maxPending bounds the beacons waiting for their tick.
 	maxPending = 64
+	// idleOrigin is how long an origin's apply times are kept after its last update: origins
+	// of past incarnations stop writing, and their memory goes.
+	idleOrigin = 10 * time.Minute
 )
 
 // propagation holds one node's apply times and pending beacons.
@@ -102,10 +105,18 @@ func (p *propagation) committed(self string, us []*node.Update) {
 	}
 }
 
-// next returns the beacon to send, if an own tick was written since the last one.
+// next returns the beacon to send, if an own tick was written since the last one, and drops
+// the apply times of origins idle for idleOrigin.
 func (p *propagation) next() ([]byte, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	old := time.Now().Add(-idleOrigin).UnixNano()
+	for o, r := range p.applied {
+		if r.at[(r.next+applyMemory-1)%applyMemory] < old {
+			delete(p.applied, o)
+			delete(p.pending, o)
+		}
+	}
 	if p.own.tick == 0 || p.own.tick == p.ownSent {
 		return nil, false
 	}
