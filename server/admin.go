@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -61,6 +62,9 @@ func (s *Server) startAdmin() error {
 		}
 		return fmt.Errorf("server: admin port: %w", err)
 	}
+	if s.cfg.AdminTLS {
+		ln = tls.NewListener(ln, s.tlsBase)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.Metrics())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +95,7 @@ func (s *Server) startAdmin() error {
 			s.log.Error("admin port stopped", "err", err)
 		}
 	}()
-	s.log.Info("admin port open", "addr", ln.Addr().String(), "pprof", s.cfg.AdminPprof)
+	s.log.Info("admin port open", "addr", ln.Addr().String(), "pprof", s.cfg.AdminPprof, "tls", s.cfg.AdminTLS)
 	return nil
 }
 

@@ -20,5 +20,8 @@ func adminConfig(c *cli.Context, cfg *server.Config) error {
 	if cfg.AdminPprof && cfg.AdminAddr == "" {
 		return usagef("--admin-pprof needs --admin-addr")
 	}
+	if cfg.AdminTLS = c.Bool("admin-tls"); cfg.AdminTLS && (cfg.AdminAddr == "" || c.String("tls-cert") == "") {
+		return usagef("--admin-tls needs --admin-addr and --tls-cert/--tls-key")
+	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distkv/distkv/internal/testcerts"
 )
 
 // TestSdNotify runs the server as systemd's Type=notify would: with $NOTIFY_SOCKET naming a
@@ -117,5 +120,47 @@ func TestCompletion(t *testing.T) {
 		if err != nil || strings.TrimSpace(string(out)) != tc.want {
 			t.Errorf("bash completes %q to %q (%v), want %q", tc.words, out, err, tc.want)
 		}
+	}
+}
+
+// TestAdminTLS: with --admin-tls the admin port speaks only TLS, with the client port's
+// certificate and its client CA.
+func TestAdminTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "admin CA")
+	caFile := ca.CAFile(t, dir, "ca")
+	srvCert, srvKey := ca.Files(t, dir, "server", "server", true)
+	cliCert, cliKey := ca.Files(t, dir, "client", "prometheus", false)
+	addr, admin := freePort(t), freePort(t)
+	p := startProc(t, dir, testEnv(), io.Discard, "server", "--client-addr", addr, "--name", "t1",
+		"--tls-cert", srvCert, "--tls-key", srvKey, "--tls-client-ca", caFile, "--admin-addr", admin, "--admin-tls")
+	waitListening(t, p, addr)
+	defer p.stop(t, syscall.SIGTERM)
+	get := func(c *http.Client, url string) (int, error) {
+		resp, err := c.Get(url)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	pair, err := tls.LoadX509KeyPair(cliCert, cliKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: ca.Pool(), Certificates: []tls.Certificate{pair}}}}
+	if code, err := get(withCert, "https://"+admin+"/readyz"); err != nil || code != 200 {
+		t.Errorf("HTTPS with a client certificate: %d %v", code, err)
+	}
+	noCert := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	if _, err := get(noCert, "https://"+admin+"/readyz"); err == nil {
+		t.Errorf("HTTPS without a client certificate accepted")
+	}
+	if code, err := get(&http.Client{Timeout: 10 * time.Second}, "http://"+admin+"/readyz"); err == nil && code == 200 {
+		t.Errorf("plain HTTP served on a TLS admin port")
+	}
+	if r := runCLI(t, "", "server", "--admin-tls", "--admin-addr", admin); r.code != 2 || !strings.Contains(r.stderr, "--admin-tls needs") {
+		t.Errorf("--admin-tls without a certificate: %v", r)
 	}
 }

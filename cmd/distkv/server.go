@@ -62,6 +62,8 @@ func (e *cliEnv) serverCommand() *cli.Command {
 			&cli.StringFlag{Name: "admin-addr", EnvVars: []string{"DISTKV_ADMIN_ADDR"}, Value: server.DefaultAdminAddr,
 				Usage: "serve /metrics, /healthz, /readyz and the status page on `HOST:PORT` (empty: off)"},
 			&cli.BoolFlag{Name: "admin-pprof", EnvVars: []string{"DISTKV_ADMIN_PPROF"}, Usage: "also serve /debug/pprof/ on the admin port"},
+			&cli.BoolFlag{Name: "admin-tls", EnvVars: []string{"DISTKV_ADMIN_TLS"},
+				Usage: "serve the admin port over TLS with --tls-cert and --tls-key (and require --tls-client-ca's client certificates if set)"},
 			&cli.StringFlag{Name: "config", EnvVars: []string{"DISTKV_CONFIG"},
 				Usage: "read settings from the YAML `FILE` (keys: these flags' names); flags and environment variables override it"},
 			&cli.BoolFlag{Name: "print-config", Usage: "print the effective settings as a config file and exit"},
