@@ -205,14 +205,22 @@ func TestAdminEndpoints(t *testing.T) {
 	waitMetric(t, admins[1], `^distkv_propagation_delay_seconds_count\{origin="n0~[0-9]+"\}$`, "a propagation sample",
 		func(v float64) bool { return v >= 1 })
 
+	// Once every member has the delete, the housekeeper's watermark lets them purge it.
+	waitMetric(t, admins[1], `^distkv_tombstones_purged_total$`, "the tombstone purged", func(v float64) bool { return v >= 1 })
+	waitMetric(t, admins[1], `^distkv_tombstones$`, "no tombstone left", func(v float64) bool { return v == 0 })
+
 	// One housekeeper; it runs rounds and reports convergence.
-	house := 0.0
+	house, houseAdmin := 0.0, ""
 	for _, a := range admins {
-		house += scrape(t, a)["distkv_housekeeper"]
+		if v := scrape(t, a)["distkv_housekeeper"]; v == 1 {
+			house, houseAdmin = house+1, a
+		}
 	}
 	if house != 1 {
-		t.Errorf("%v nodes say they are the housekeeper, want 1", house)
+		t.Fatalf("%v nodes say they are the housekeeper, want 1", house)
 	}
+	waitMetric(t, houseAdmin, `^distkv_converged$`, "the housekeeper sees convergence", func(v float64) bool { return v == 1 })
+	waitMetric(t, houseAdmin, `^distkv_housekeeper_rounds_total$`, "housekeeping rounds", func(v float64) bool { return v >= 1 })
 
 	// A snapshot (the client action) moves the snapshot metrics.
 	if err := runDistkv("snapshot", "save", "--server-side", "--addr", c.nodes[2].client); err != nil {
