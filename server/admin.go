@@ -22,10 +22,17 @@ func (s *Server) Ready() bool {
 	if !s.ready.Load() || s.isClosing() {
 		return false
 	}
-	if c := s.cluster; c != nil && c.resyncing.Load() {
+	if c := s.clusterNow(); c != nil && c.resyncing.Load() {
 		return false
 	}
 	return true
+}
+
+// clusterNow returns s.cluster for the admin port, which serves while the start sets it.
+func (s *Server) clusterNow() *cluster {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cluster
 }
 
 // AdminAddr returns the admin listener's address, nil when it is off or not open yet.

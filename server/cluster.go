@@ -110,7 +110,9 @@ func (s *Server) startCluster(ctx context.Context) error {
 		return err
 	}
 	c.g = g
+	s.mu.Lock() // the admin port reads it during the start (clusterNow)
 	s.cluster = c
+	s.mu.Unlock()
 	c.wg.Add(5)
 	go func() { defer c.wg.Done(); c.plane.Serve() }()
 	go func() { defer c.wg.Done(); c.beaconLoop() }()

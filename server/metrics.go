@@ -201,7 +201,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	count(dPeerFrames, p.FramesOut.Load(), "out")
 	count(dPeerBytes, p.BytesIn.Load(), "in")
 	count(dPeerBytes, p.BytesOut.Load(), "out")
-	if cl := s.cluster; cl != nil {
+	if cl := s.clusterNow(); cl != nil {
 		h := cl.houseStatus()
 		count(dDiverge, h.divergences)
 		count(dRepaired, h.repaired)

@@ -99,7 +99,7 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 		v.Origins = append(v.Origins, ov)
 	}
 	slices.SortFunc(v.Origins, func(a, b originView) int { return compareStr(a.Origin, b.Origin) })
-	if c := s.cluster; c != nil {
+	if c := s.clusterNow(); c != nil {
 		v.Cluster = true
 		for _, m := range c.g.Members() {
 			v.Members = append(v.Members, memberView{Name: m.Name, Status: m.Status.String(), Ready: m.Tags[tagReady] == "1",

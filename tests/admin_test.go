@@ -244,6 +244,7 @@ func TestAdminEndpoints(t *testing.T) {
 		}
 	}
 
+	noRaces(t, c)
 	// A member killed shows up as failed.
 	c.kill(2)
 	waitMetric(t, admins[0], `^distkv_members\{state="failed"\}$`, "n2 failed", func(v float64) bool { return v == 1 })
@@ -330,7 +331,19 @@ func TestAdminReadyFlips(t *testing.T) {
 		t.Errorf("/readyz %d once ready", code)
 	}
 	waitMetric(t, admin, `^distkv_entries$`, "n2 caught up", func(v float64) bool { return v == 50 })
-	_ = admins
+	scrape(t, admins[0])
+	noRaces(t, c)
+}
+
+// noRaces fails if a server built with the race detector (DISTKV_TEST_RACE) reported one; the
+// admin port serves while the start sets things up, which is where one would show.
+func noRaces(t *testing.T, c *clCluster) {
+	t.Helper()
+	for _, nd := range c.nodes {
+		if nd.log != nil && strings.Contains(nd.log.String(), "DATA RACE") {
+			t.Errorf("%s reported a data race:\n%s", nd.name, nd.log)
+		}
+	}
 }
 
 // startNoWait starts node k's process, joining node 0, without waiting for it to be ready.
