@@ -18,14 +18,20 @@ const DefaultAdminAddr = "127.0.0.1:27587"
 
 // Ready reports what /readyz answers: the node is caught up (its start, join and catch-up are
 // over, no resync is under way) and serves clients.
-func (s *Server) Ready() bool {
-	if !s.ready.Load() || s.isClosing() {
-		return false
+func (s *Server) Ready() bool { return s.notReady() == "" }
+
+// notReady says why the node is not ready, "" when it is.
+func (s *Server) notReady() string {
+	switch {
+	case s.isClosing():
+		return "stopping"
+	case !s.ready.Load():
+		return "starting: joining and catching up"
 	}
 	if c := s.clusterNow(); c != nil && c.resyncing.Load() {
-		return false
+		return "resyncing from a peer"
 	}
-	return true
+	return ""
 }
 
 // clusterNow returns s.cluster for the admin port, which serves while the start sets it.
@@ -78,11 +84,11 @@ func (s *Server) startAdmin() error {
 		plain(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.Ready() {
-			plain(w, http.StatusOK, "ready")
+		if why := s.notReady(); why != "" {
+			plain(w, http.StatusServiceUnavailable, "not ready: "+why)
 			return
 		}
-		plain(w, http.StatusServiceUnavailable, "not ready")
+		plain(w, http.StatusOK, "ready")
 	})
 	if s.cfg.AdminPprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -321,8 +321,8 @@ func TestAdminReadyFlips(t *testing.T) {
 	if v := scrape(t, admin)["distkv_ready"]; v != 0 {
 		t.Errorf("distkv_ready %v while starting", v)
 	}
-	if code, _ := httpGet(t, "http://"+admin+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz turned %d while the join address is stopped", code)
+	if code, body := httpGet(t, "http://"+admin+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not ready: starting") {
+		t.Errorf("/readyz turned %d %q while the join address is stopped", code, body)
 	}
 	c.nodes[0].cmd.Process.Signal(syscall.SIGCONT)
 	stopped = false
