@@ -7,16 +7,23 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME    ?= 5s
 PKGS        := ./...
 
-.PHONY: build run test lint vet fmt-check staticcheck race fuzz fuzz-short soak bench clean
+.PHONY: build run test deps lint vet fmt-check staticcheck race fuzz fuzz-short soak bench clean
+
+# The commit goes in by -ldflags too: GOFLAGS may say -buildvcs=false (distkv version shows it).
+COMMIT      := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 
 build:
-	$(GO) build -o $(BIN)/distkv ./cmd/distkv
+	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(BIN)/distkv ./cmd/distkv
 
 # A working single node on 127.0.0.1:27586 with the embedded defaults.
 run: build
 	$(BIN)/distkv server
 
-test: lint race fuzz-short
+# deps first: it installs chromium for the status page's browser test (root only; else it skips).
+test: deps lint race fuzz-short
+
+deps:
+	@scripts/deps.sh
 
 lint: fmt-check vet staticcheck
 

@@ -466,3 +466,6 @@ func (n *Node) SetOrigin(origin string) {
 	n.cfg.Origin = origin
 	n.self = n.originOf(origin)
 }
+
+// Tombstones returns the number of tombstones not purged yet.
+func (n *Node) Tombstones() int { return len(n.tombs) }

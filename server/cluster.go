@@ -74,7 +74,7 @@ func (s *Server) startCluster(ctx context.Context) error {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.puller = &peer.Puller{Peers: func() []peerInfo { return c.others(true) }, Missing: c.missingOf,
-		Pull: c.pullFrom, Logger: s.log}
+		Pull: s.met.countedPull(c.pullFrom), Logger: s.log}
 	peerAddr := cfg.PeerAddr
 	if peerAddr == "" {
 		host, _, err := net.SplitHostPort(cfg.GossipAddr)
@@ -84,7 +84,8 @@ func (s *Server) startCluster(ctx context.Context) error {
 		peerAddr = net.JoinHostPort(host, "0")
 	}
 	plane, err := peer.Listen(peer.Config{Network: cfg.Network, MaxFrame: cfg.MaxPeerFrame, MaxConns: cfg.MaxPeerConns,
-		HelloTimeout: cfg.PeerHelloTimeout, IdleTimeout: cfg.PeerIdleTimeout, Hello: c.hello, Logger: s.log}, peerAddr, c)
+		HelloTimeout: cfg.PeerHelloTimeout, IdleTimeout: cfg.PeerIdleTimeout, Hello: c.hello, Logger: s.log,
+		Counters: &s.met.peer}, peerAddr, c)
 	if err != nil {
 		return fmt.Errorf("server: peer port: %w", err)
 	}
@@ -109,9 +110,12 @@ func (s *Server) startCluster(ctx context.Context) error {
 		return err
 	}
 	c.g = g
+	s.mu.Lock() // the admin port reads it during the start (clusterNow)
 	s.cluster = c
-	c.wg.Add(4)
+	s.mu.Unlock()
+	c.wg.Add(5)
 	go func() { defer c.wg.Done(); c.plane.Serve() }()
+	go func() { defer c.wg.Done(); c.beaconLoop() }()
 	go func() { defer c.wg.Done(); c.eventLoop() }()
 	go func() { defer c.wg.Done(); c.puller.Run(c.ctx) }()
 	go func() { defer c.wg.Done(); c.houseLoop() }()

@@ -96,6 +96,16 @@ type Config struct {
 	// IdleTimeout closes a connection that sent nothing for this long and has no stream
 	// running. 0 (the default): never; DistKV's clients keep a connection open while idle.
 	IdleTimeout time.Duration
+
+	// AdminAddr is the admin HTTP port (metrics, health, status page; server/admin.go).
+	// Empty: off (the CLI's default is DefaultAdminAddr). AdminPprof adds /debug/pprof/.
+	// AdminBestEffort logs a failure to open AdminAddr instead of failing the start. AdminTLS
+	// serves the admin port over TLS with the client port's certificate and client CA (and
+	// ReloadTLS's renewals).
+	AdminAddr       string
+	AdminPprof      bool
+	AdminBestEffort bool
+	AdminTLS        bool
 }
 
 // DefaultClientAddr is DistKV's port, 20000 + 100*'K' + 'V', on loopback.
@@ -166,6 +176,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		return c, errors.New("server: a TLS client CA needs a server certificate and key")
+	}
+	if c.AdminTLS && (c.TLSCert == "" || c.AdminAddr == "") {
+		return c, errors.New("server: admin TLS needs an admin address and a TLS certificate and key")
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 10 * time.Second

@@ -42,6 +42,7 @@ type ack struct {
 	more  []ackPart // delete_tree's further chunks, each waited for and sent on its own
 	reply []byte
 	errFn func(error) []byte
+	done  func(error) // metrics: called with the write's outcome before the reply (nil: none)
 }
 
 // ackPart is one log record's worth of an ack: the log fails batch by batch, and Wait reports
@@ -141,6 +142,9 @@ func (c *conn) acker() {
 			if e := c.s.finish(context.Background(), p.seq, p.send); err == nil {
 				err = e
 			}
+		}
+		if a.done != nil {
+			a.done(err)
 		}
 		if err != nil && a.errFn != nil {
 			c.send(a.errFn(err))

@@ -354,6 +354,7 @@ func (st *store) snapshot() (string, error) {
 		}
 	}
 	path := filepath.Join(dir, snapshot.FileName(next))
+	s.met.snapTook.Observe(time.Since(start).Seconds())
 	s.log.Info("snapshot written", "path", path, "entries", w.Count(), "took", time.Since(start).Round(time.Millisecond))
 	return path, nil
 }

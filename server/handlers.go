@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/distkv/distkv/clientproto"
 	"github.com/distkv/distkv/gossip/wire"
@@ -19,6 +20,7 @@ func (c *conn) dispatch(q *clientproto.Request) {
 		c.stop(q.Seq) // DistKV's client ends a streamed request it abandons this way
 		return
 	}
+	defer s.met.dispatching(q.Action, time.Now())() // writes count themselves, in their ack
 	switch q.Action {
 	case clientproto.ActGetValue:
 		c.send(s.getValue(q))
@@ -143,13 +145,16 @@ func (s *Server) changes(q *clientproto.Request) ([]node.Change, error) {
 // write applies a write request and queues its reply for when it is durable.
 func (c *conn) write(q *clientproto.Request) {
 	s := c.s
+	done := s.met.writeDone(q.Action, time.Now())
 	chs, err := s.changes(q)
 	if err != nil {
+		done(err)
 		c.send(errReply(q.Seq, err, s.tock()))
 		return
 	}
 	res, seq, send, tock, err := s.Write(chs)
 	if err != nil {
+		done(err)
 		c.send(errReply(q.Seq, err, tock))
 		return
 	}
@@ -175,7 +180,7 @@ func (c *conn) write(q *clientproto.Request) {
 		}
 	}
 	m.Uint("tock", tock)
-	c.acks <- ack{seq: seq, send: send, reply: m.Bytes(), errFn: func(err error) []byte {
+	c.acks <- ack{seq: seq, send: send, reply: m.Bytes(), done: done, errFn: func(err error) []byte {
 		return errReply(q.Seq, fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), tock)
 	}}
 }
@@ -209,7 +214,9 @@ func (s *Server) writable() bool {
 // also when a later chunk fails.
 func (c *conn) deleteTree(q *clientproto.Request) {
 	s := c.s
+	done := s.met.writeDone(q.Action, time.Now())
 	if len(q.Path) == 0 {
+		done(clientproto.ErrBadRequest)
 		c.send(errReply(q.Seq, fmt.Errorf("%w: delete_tree needs a path below the root", clientproto.ErrBadRequest), s.tock()))
 		return
 	}
@@ -240,7 +247,7 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 		}
 		parts = append(parts, ackPart{seq: seq, send: send})
 	}
-	a := ack{errFn: func(err error) []byte {
+	a := ack{done: done, errFn: func(err error) []byte {
 		return errReply(q.Seq, fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), s.tock())
 	}}
 	if len(parts) > 0 {
@@ -249,6 +256,7 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 	if failed != nil {
 		// The chunks before still go through the acker, to the log and the peers.
 		a.reply, a.errFn = errReply(q.Seq, failed, failTock), nil
+		a.done = func(err error) { done(failed) }
 	} else {
 		a.reply = clientproto.NewMsg(q.Seq).Uint("changed", uint64(total)).Uint("tock", s.tock()).Bytes()
 	}

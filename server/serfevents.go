@@ -109,6 +109,8 @@ func (c *cluster) onEvent(ev gossip.Event) {
 			if err := c.s.seeHeads(heads); err != nil {
 				c.s.log.Warn("refused a heads event", "ltime", e.LTime, "err", err)
 			}
+		case eventClock:
+			c.onBeacon(e.Payload)
 		}
 	case gossip.MemberEvent:
 		c.refreshPeers()

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/distkv/distkv/eventlog"
 	"github.com/distkv/distkv/node"
 )
 
@@ -61,6 +62,10 @@ type Server struct {
 	// started. Under mu.
 	startup chan struct{}
 	bgOnce  sync.Once // stopBackground runs once: Run's failed start and Shutdown both call it
+
+	met   *metrics     // metrics.go
+	prop  *propagation // propagation.go
+	admin *adminServer // admin.go; nil when off, under mu
 }
 
 // New builds a server; Run starts it.
@@ -75,6 +80,15 @@ func New(cfg Config) (*Server, error) {
 		watches: make(map[uint64]*watchQ),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
+	}
+	s.met = newMetrics(s)
+	s.prop = newPropagation(s.met)
+	if cfg.DataDir != "" {
+		fs := cfg.LogFS
+		if fs == nil {
+			fs = eventlog.OSFS{}
+		}
+		s.cfg.LogFS = timedFS{fs, s.met}
 	}
 	// A RAM-only node starts a new history every time: its generation is its start time.
 	s.node = node.New(node.Config{Origin: OriginName(cfg.Name, uint64(time.Now().UnixMilli()))})
@@ -202,6 +216,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 // start opens the store, joins and catches up, then opens the client port.
 func (s *Server) start(ctx context.Context) error {
+	if err := s.startAdmin(); err != nil {
+		return err
+	}
 	if s.cfg.DataDir != "" {
 		if err := s.openStore(); err != nil {
 			return err
@@ -370,6 +387,7 @@ func (s *Server) stopBackground() {
 				s.log.Error("closing the event log", "err", err)
 			}
 		}
+		s.stopAdmin()
 	})
 }
 
@@ -388,6 +406,7 @@ func (s *Server) endWatchesLocked(why string) {
 // unlogged, and the log's failure refuses writes until then.
 func (s *Server) commitLocked() (uint64, []*node.Update, error) {
 	eff := s.node.Ready()
+	s.prop.committed(s.node.Origin(), eff.Log)
 	for _, ev := range eff.Events {
 		s.routeLocked(ev)
 	}

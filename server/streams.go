@@ -86,6 +86,7 @@ func (s *Server) routeLocked(ev node.Event) {
 	select {
 	case q.ch <- ev:
 	default:
+		s.met.drops.Inc()
 		close(q.overflow)
 		delete(s.watches, ev.Watch)
 		s.node.RemoveWatch(ev.Watch)

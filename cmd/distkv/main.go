@@ -23,7 +23,9 @@ import (
 )
 
 // version is the CLI's version; release builds set it with -ldflags "-X main.version=...".
-var version = ""
+// commit is the VCS commit, set by `make build` (-X main.commit=...) where the build has no VCS
+// stamp of its own (-buildvcs=false).
+var version, commit = "", ""
 
 // Exit codes.
 const (
@@ -142,7 +144,9 @@ func (e *cliEnv) app() *cli.App {
 				Usage:  "print the version",
 				Action: e.versionAction,
 			},
+			e.completionCommand(),
 		},
+		EnableBashCompletion: true,
 	}
 	app.OnUsageError = onUsageError
 	setUsageHandlers(app.Commands)
@@ -197,13 +201,26 @@ func cliVersion() string {
 		return "(unknown)"
 	}
 	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
 	if v == "" {
 		v = "(devel)"
+	}
+	rev, dirty := commit, false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		v += " commit " + rev
+		if dirty {
+			v += "+modified"
+		}
 	}
 	return v
 }

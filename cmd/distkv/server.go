@@ -58,6 +58,15 @@ func (e *cliEnv) serverCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", EnvVars: []string{"DISTKV_IDLE_TIMEOUT"}, Usage: "close a connection that sent nothing for this `long` and has no stream running (default: never)"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"DISTKV_LOG_LEVEL"}, Value: "info", Usage: "log `LEVEL`: debug, info, warn or error"},
 			&cli.BoolFlag{Name: "log-json", EnvVars: []string{"DISTKV_LOG_JSON"}, Usage: "log JSON lines instead of text"},
+			// Operations (docs/operations.md).
+			&cli.StringFlag{Name: "admin-addr", EnvVars: []string{"DISTKV_ADMIN_ADDR"}, Value: server.DefaultAdminAddr,
+				Usage: "serve /metrics, /healthz, /readyz and the status page on `HOST:PORT` (empty: off)"},
+			&cli.BoolFlag{Name: "admin-pprof", EnvVars: []string{"DISTKV_ADMIN_PPROF"}, Usage: "also serve /debug/pprof/ on the admin port"},
+			&cli.BoolFlag{Name: "admin-tls", EnvVars: []string{"DISTKV_ADMIN_TLS"},
+				Usage: "serve the admin port over TLS with --tls-cert and --tls-key (and require --tls-client-ca's client certificates if set)"},
+			&cli.StringFlag{Name: "config", EnvVars: []string{"DISTKV_CONFIG"},
+				Usage: "read settings from the YAML `FILE` (keys: these flags' names); flags and environment variables override it"},
+			&cli.BoolFlag{Name: "print-config", Usage: "print the effective settings as a config file and exit"},
 		},
 		Action: e.serverAction,
 	}
@@ -67,6 +76,19 @@ func (e *cliEnv) serverCommand() *cli.Command {
 // without a flag (WatchQueue, SnapshotEvery, HousekeepInterval, HandshakeTimeout) keep the
 // server's defaults.
 func serverConfig(c *cli.Context) (server.Config, error) {
+	var src *configSource
+	if path := c.String("config"); path != "" {
+		var err error
+		if src, err = loadConfigFile(c, path); err != nil {
+			return server.Config{}, err
+		}
+	}
+	cfg, err := serverFlags(c)
+	return cfg, src.locate(err)
+}
+
+// serverFlags maps the flags, once the config file filled in those left unset.
+func serverFlags(c *cli.Context) (server.Config, error) {
 	var cfg server.Config
 	if c.NArg() > 0 {
 		return cfg, usagef("server takes no arguments, got %q", c.Args().First())
@@ -143,6 +165,9 @@ func serverConfig(c *cli.Context) (server.Config, error) {
 	default:
 		return cfg, usagef("--profile %q: want lan or test", p)
 	}
+	if err := adminConfig(c, &cfg); err != nil {
+		return cfg, err
+	}
 	lvl, err := parseLevel(c.String("log-level"))
 	if err != nil {
 		return cfg, err
@@ -161,6 +186,9 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Bool("print-config") {
+		return printConfig(c, c.App.Writer)
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return failf("%v", err)
@@ -172,6 +200,9 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	defer stopHUP()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run(ctx) }()
+	nctx, stopNotify := context.WithCancel(ctx)
+	defer stopNotify()
+	go notifyWhenReady(nctx, srv, cfg.Logger.Warn)
 	var runErr error
 	ran := false
 	select {
@@ -184,6 +215,10 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	// log, and main exits the process as soon as this returns.
 	if ctx.Err() != nil {
 		cfg.Logger.Info("shutting down", "timeout", shutdownTimeout)
+	}
+	stopNotify()
+	if _, err := sdNotify("STOPPING=1"); err != nil {
+		cfg.Logger.Warn("telling systemd the node stops", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

@@ -52,6 +52,8 @@ type Config struct {
 	// Hello is what this node says when it dials.
 	Hello  func() wire.Hello
 	Logger *slog.Logger
+	// Counters, if set, counts the frames and bytes (metrics).
+	Counters *Counters
 }
 
 // Plane is one node's end of the data plane.
@@ -150,11 +152,11 @@ func (p *Plane) serveConn(conn net.Conn) {
 	stop := context.AfterFunc(p.ctx, func() { conn.Close() })
 	defer stop()
 	br := bufio.NewReaderSize(conn, 64<<10)
-	r := &Replier{bw: bufio.NewWriterSize(conn, 64<<10)}
+	r := &Replier{bw: bufio.NewWriterSize(conn, 64<<10), c: p.cfg.Counters}
 	// A connection that says nothing holds a slot: Hello must come soon, frames after it
 	// within the idle timeout (pushers close their idle streams before it).
 	conn.SetReadDeadline(time.Now().Add(p.cfg.HelloTimeout))
-	t, b, err := gossip.ReadFrame(br, p.cfg.MaxFrame, nil)
+	t, b, err := p.readFrame(br)
 	if err != nil || t != wire.MsgHello {
 		p.cfg.Logger.Debug("peer connection without hello", "from", conn.RemoteAddr().String(), "type", t, "err", err)
 		return
@@ -165,7 +167,7 @@ func (p *Plane) serveConn(conn net.Conn) {
 	}
 	for {
 		conn.SetReadDeadline(time.Now().Add(p.cfg.IdleTimeout))
-		t, b, err := gossip.ReadFrame(br, p.cfg.MaxFrame, nil)
+		t, b, err := p.readFrame(br)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				p.cfg.Logger.Debug("peer connection", "peer", hello.Name, "err", err)
@@ -181,10 +183,19 @@ func (p *Plane) serveConn(conn net.Conn) {
 }
 
 // Replier writes reply frames on one connection.
-type Replier struct{ bw *bufio.Writer }
+type Replier struct {
+	bw *bufio.Writer
+	c  *Counters
+}
 
 // Write buffers one frame.
-func (r *Replier) Write(t byte, body []byte) error { return gossip.WriteFrame(r.bw, t, body) }
+func (r *Replier) Write(t byte, body []byte) error {
+	err := gossip.WriteFrame(r.bw, t, body)
+	if err == nil {
+		r.c.out(body)
+	}
+	return err
+}
 
 // Send writes one frame and flushes it with whatever was buffered.
 func (r *Replier) Send(t byte, body []byte) error {
@@ -205,7 +216,7 @@ func (p *Plane) dial(ctx context.Context, to Info) (net.Conn, *bufio.Writer, err
 		return nil, nil, err
 	}
 	bw := bufio.NewWriterSize(conn, 64<<10)
-	if err := gossip.WriteFrame(bw, wire.MsgHello, p.cfg.Hello().Append(nil)); err != nil {
+	if err := p.writeFrame(bw, wire.MsgHello, p.cfg.Hello().Append(nil)); err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
@@ -224,7 +235,7 @@ func (p *Plane) Request(ctx context.Context, to Info, t byte, body []byte, fn fu
 	defer stop()
 	stop2 := context.AfterFunc(p.ctx, func() { conn.Close() })
 	defer stop2()
-	if err := gossip.WriteFrame(bw, t, body); err != nil {
+	if err := p.writeFrame(bw, t, body); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
@@ -232,7 +243,7 @@ func (p *Plane) Request(ctx context.Context, to Info, t byte, body []byte, fn fu
 	}
 	br := bufio.NewReaderSize(conn, 64<<10)
 	for {
-		rt, b, err := gossip.ReadFrame(br, p.cfg.MaxFrame, nil)
+		rt, b, err := p.readFrame(br)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -274,7 +285,7 @@ func (p *Plane) Tell(to Info, t byte, body []byte) {
 		stop := context.AfterFunc(p.ctx, func() { conn.Close() })
 		defer stop()
 		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if err := gossip.WriteFrame(bw, t, body); err == nil {
+		if err := p.writeFrame(bw, t, body); err == nil {
 			bw.Flush()
 		}
 	})

@@ -6,7 +6,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/distkv/distkv/gossip"
 	"github.com/distkv/distkv/gossip/wire"
 	"github.com/distkv/distkv/node"
 )
@@ -117,7 +116,7 @@ func (s *stream) run() {
 			stop = context.AfterFunc(s.ctx, func() { cn.Close() })
 		}
 		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		err := gossip.WriteFrame(bw, wire.MsgPush, buf)
+		err := s.p.writeFrame(bw, wire.MsgPush, buf)
 		if err == nil {
 			err = bw.Flush()
 		}

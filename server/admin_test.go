@@ -1,0 +1,67 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distkv/distkv/node"
+	"github.com/distkv/distkv/server"
+	"github.com/distkv/distkv/server/servertest"
+)
+
+// TestAdminInProcess runs the admin port of every node of an in-process cluster (a registry
+// per server: no collision) and scrapes every endpoint continuously while nodes join and
+// write, for the race detector.
+func TestAdminInProcess(t *testing.T) {
+	c := servertest.New(t, servertest.Options{N: 2, Configure: func(i int, cfg *server.Config) {
+		cfg.AdminAddr = "127.0.0.1:0"
+		cfg.AdminPprof = i == 0
+	}})
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	scrape := func(s *server.Server, check bool) {
+		defer wg.Done()
+		hc := http.Client{Timeout: 5 * time.Second}
+		for !stop.Load() {
+			a := s.AdminAddr()
+			if a == nil {
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			for _, path := range []string{"/readyz", "/metrics", "/", "/?path=k", "/healthz"} {
+				resp, err := hc.Get("http://" + a.String() + path)
+				if err != nil {
+					continue // shutting down
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if check && path == "/metrics" && resp.StatusCode == 200 && !strings.Contains(string(body), "distkv_entries") {
+					t.Errorf("/metrics without distkv_entries")
+				}
+			}
+		}
+	}
+	for i := range 2 {
+		wg.Add(1)
+		go scrape(c.Node(i), true)
+	}
+	i := c.AddNode()
+	wg.Add(1)
+	go scrape(c.Node(i), false)
+	for k := range 20 {
+		if _, err := c.Write(k%3, node.StringPath("k", string(rune('a'+k))), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.WaitConverged(30 * time.Second)
+	stop.Store(true)
+	wg.Wait()
+	if !c.Node(i).Ready() {
+		t.Errorf("node %d not ready", i)
+	}
+}
