@@ -106,3 +106,10 @@ func Open(key [32]byte, box []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// KeyFromPrivate rebuilds a key pair from a private exponent (big-endian), for checking a
+// recorded exchange.
+func KeyFromPrivate(priv []byte) *Key {
+	x := new(big.Int).SetBytes(priv)
+	return &Key{priv: x, pub: new(big.Int).Exp(generator, x, group14)}
+}
