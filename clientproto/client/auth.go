@@ -367,3 +367,12 @@ func (c *Client) TreeInternal(ctx context.Context, p node.Path, o TreeOptions) (
 	o.apply(m)
 	return c.openStream(m, seq, p)
 }
+
+// WalkInternal calls fn for every entry of a meta-area subtree.
+func (c *Client) WalkInternal(ctx context.Context, p node.Path, fn func(Entry) error) error {
+	s, err := c.TreeInternal(ctx, p, TreeOptions{})
+	if err != nil {
+		return err
+	}
+	return s.each(ctx, fn)
+}
