@@ -30,6 +30,16 @@ func TestAuthCLI(t *testing.T) {
 	if got := mustOK(in("", "acl", "get", "al")); got != "pub: rxn\npub.#: rwcx\n" {
 		t.Fatalf("acl get al: %q", got)
 	}
+	mustOK(in("", "internal", "set", "config.x", "7"))
+	if got := mustOK(in("", "internal", "get", "config.x")); strings.TrimSpace(got) != "7" {
+		t.Fatalf("internal get: %q", got)
+	}
+	if got := mustOK(in("", "internal", "list", ":")); got != "acl\nauth\nconfig\n" {
+		t.Fatalf("internal list: %q", got)
+	}
+	if got := mustOK(in("", "tree", ":")); got != "" {
+		t.Fatalf("the meta area shows in tree: %q", got)
+	}
 	mustOK(in("", "auth", "method", "password"))
 
 	if r := in("", "get", "pub.a"); r.code != exitConn || !strings.Contains(r.stderr, "login") {

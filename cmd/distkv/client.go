@@ -44,6 +44,7 @@ func (e *cliEnv) clientCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			e.authCommand(),
 			e.aclCommand(),
+			e.internalCommand(),
 			{
 				Name:      "get",
 				Usage:     "print the value at PATH",
