@@ -44,7 +44,8 @@ func (c *conn) gate(q *clientproto.Request) bool {
 	case "auth_token":
 		c.authToken(q)
 		return true
-	case "auth_list", "set_auth_typ", clientproto.ActSnapshot, clientproto.ActKeyring:
+	case "auth_list", "set_auth_typ", clientproto.ActSnapshot, clientproto.ActKeyring,
+		"save", "log", "kill_node": // DistKV's server-side files and dropping an origin
 		if !c.isAdmin() {
 			c.refuse(q, errNotAdmin)
 			return true
