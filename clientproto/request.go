@@ -207,7 +207,7 @@ func (q *Request) field(r *node.Reader, key string) error {
 			if q.Extra == nil {
 				q.Extra = make(map[string][]byte)
 			}
-			q.Extra[key] = v
+			q.Extra[key] = append([]byte(nil), v...) // owned: the input buffer may be reused
 		}
 	}
 	return err
