@@ -300,3 +300,31 @@ func TestMetaArea(t *testing.T) {
 		t.Fatalf("deleted meta entry: %v", r)
 	}
 }
+
+// TestDumpHasMetaArea: a client-side snapshot (Dump) holds the meta area too, so users and
+// ACLs survive a restore; with logins on it needs an admin.
+func TestDumpHasMetaArea(t *testing.T) {
+	srv, admin := authSetup(t, map[string]string{"pub": "rx"})
+	ctx, cancel := context.WithTimeout(context.Background(), ptTimeout)
+	defer cancel()
+	mustSet(t, admin, p("pub"), 1)
+	var meta, data int
+	if _, err := admin.Dump(ctx, func(u *node.Update) error {
+		if isMeta(u.Ops[0].Path) {
+			meta++
+		} else {
+			data++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// (nil, auth), two users, one ACL pattern; pub.
+	if meta != 4 || data != 1 {
+		t.Fatalf("dump: %d meta entries, %d data entries; want 4, 1", meta, data)
+	}
+	alice, _ := authDial(t, srv.Addr, client.WithPassword("alice", "alice-pw"))
+	if _, err := alice.Dump(ctx, func(*node.Update) error { return nil }); !errors.Is(err, clientproto.ErrAuth) {
+		t.Fatalf("alice dumps: %v", err)
+	}
+}

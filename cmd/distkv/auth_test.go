@@ -75,6 +75,15 @@ func TestAuthCLI(t *testing.T) {
 		t.Fatalf("old password after passwd: %s", r)
 	}
 	mustOK(in("new-alice-pw\n", "--user", "alice", "get", "pub.a"))
+	// snapshot save logs in too; alice's ACL does not let her walk the root, an admin's
+	// snapshot holds the meta area (users, ACLs) as well.
+	snap := filepath.Join(t.TempDir(), "s.dks")
+	if r := runCLI(t, "new-alice-pw\n", "snapshot", "save", "--addr", s.addr, "--user", "alice", snap); r.code != exitFailed {
+		t.Fatalf("alice snapshot save: %s", r)
+	}
+	if r := runCLI(t, "admin-pw\n", "snapshot", "save", "--addr", s.addr, "--user", "admin", snap); r.code != 0 {
+		t.Fatalf("admin snapshot save: %s", r)
+	}
 	mustOK(in("admin-pw\n", "--user", "admin", "auth", "user", "delete", "alice"))
 	if r := in("new-alice-pw\n", "--user", "alice", "get", "pub.a"); r.code != exitConn {
 		t.Fatalf("deleted user: %s", r)
