@@ -418,22 +418,36 @@ func (c *conn) authGet(q *clientproto.Request) {
 	c.send(m.Uint("tock", c.s.tock()).Bytes())
 }
 
-// authList lists the password users: {result: [names]}.
+// authList is DistKV's auth_list: without ident a stream of {typ, kind, ident}, one per
+// password user (start, entries, end); with ident one such reply.
 func (c *conn) authList(q *clientproto.Request) {
+	one := func(name string) []byte {
+		return clientproto.NewMsg(q.Seq).Str("typ", MethodPassword).Str("kind", "user").Str("ident", name).Bytes()
+	}
+	if ident, ok := extraStr(q, "ident"); ok {
+		c.s.mu.Lock()
+		_, known := c.s.userLocked(ident)
+		c.s.mu.Unlock()
+		if !known {
+			c.send(errReply(q.Seq, fmt.Errorf("%w: no user %q", clientproto.ErrBadRequest, ident), c.s.tock()))
+			return
+		}
+		c.send(one(ident))
+		return
+	}
 	c.s.mu.Lock()
-	kids := c.s.node.Children(userPath("")[:4])
 	var names []string
-	for _, k := range kids {
+	for _, k := range c.s.node.Children(userPath("")[:4]) {
 		if _, ok := c.s.userLocked(k.StrVal()); ok && k.Kind() == node.KindString {
 			names = append(names, k.StrVal())
 		}
 	}
 	c.s.mu.Unlock()
-	m := clientproto.NewMsg(q.Seq).Key("result").Array(len(names))
+	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateStart).Bytes())
 	for _, n := range names {
-		m.AppendStr(n)
+		c.send(one(n))
 	}
-	c.send(m.Uint("tock", c.s.tock()).Bytes())
+	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Uint("tock", c.s.tock()).Bytes())
 }
 
 // authToken makes a login token for a user and returns it once: {ident} -> {token, id}.

@@ -239,11 +239,28 @@ func strList(v []byte) ([]string, error) {
 func (c *Client) Users(ctx context.Context) ([]string, error) {
 	m, seq := c.newReq("auth_list")
 	m.Str("typ", "password").Str("kind", "user")
-	r, err := c.request(ctx, m, seq)
+	p, err := c.send(m, seq, true)
 	if err != nil {
 		return nil, err
 	}
-	return strList(r.Result)
+	defer c.forget(seq)
+	var out []string
+	for {
+		r, err := c.wait(ctx, seq, p)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case r.HasError:
+			return nil, r.err()
+		case r.State == clientproto.StateEnd:
+			return out, nil
+		case r.State == "":
+			if id, ok := node.StringField(r.Raw, "ident"); ok {
+				out = append(out, id)
+			}
+		}
+	}
 }
 
 // UserPath is where a password user's record lives in the meta area (without its nil).
