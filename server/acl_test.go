@@ -162,6 +162,12 @@ func TestACLLetters(t *testing.T) {
 	alRaw := srv.dial(t)
 	loginRaw(t, alRaw, "alice", "alice-pw")
 	alRaw.callErr(map[string]any{"action": "get_value", "node": e.Chain[0].Origin, "tick": e.Chain[0].Tick}, clientproto.EtypeAuth)
+	// enum with_data shows the names (e), the values only where r holds
+	r := alRaw.ok(map[string]any{"action": "enum", "path": ptA("all"), "with_data": true, "empty": true})
+	res, _ := r["result"].(map[string]any)
+	if _, has := res["hidden"]; !has || res["hidden"] != nil || res["k2"] == nil {
+		t.Errorf("enum with_data all = %v: want hidden listed without its value, k2 with", r)
+	}
 }
 
 // TestACLWatch: a watcher never sees a value it may not read, and an ACL change takes
