@@ -210,14 +210,14 @@ func (c *conn) readable(q *clientproto.Request) func(node.Path) bool {
 // when the tree has changed.
 func (c *conn) aclNow() *acl.ACL {
 	c.sess.mu.Lock()
-	name, cached, ver := c.sess.aclName, c.sess.acl, c.sess.aclTock
+	name, cached, ver := c.sess.aclName, c.sess.acl, c.sess.aclVer
 	c.sess.mu.Unlock()
 	if name == "" {
 		return nil
 	}
 	c.s.mu.Lock()
 	st := c.s.node.Stats()
-	now := c.s.node.Tock() ^ (st.Local+st.Applied)<<40
+	now := treeVersion{c.s.node.Tock(), st.Local + st.Applied}
 	if cached != nil && ver == now {
 		c.s.mu.Unlock()
 		return cached
@@ -225,7 +225,7 @@ func (c *conn) aclNow() *acl.ACL {
 	a := c.s.loadACLLocked(name)
 	c.s.mu.Unlock()
 	c.sess.mu.Lock()
-	c.sess.acl, c.sess.aclTock = a, now
+	c.sess.acl, c.sess.aclVer = a, now
 	c.sess.mu.Unlock()
 	return a
 }

@@ -67,9 +67,9 @@ type session struct {
 	admin    bool
 	aclName  string // "" = unrestricted
 	dhKey    *[32]byte
-	// the ACL, cached until the tree's tock moves
-	acl     *acl.ACL
-	aclTock uint64
+	// the ACL, cached until the tree changes
+	acl    *acl.ACL
+	aclVer treeVersion
 }
 
 // argon2id parameters (OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane).
@@ -319,7 +319,7 @@ func (c *conn) doLogin(q *clientproto.Request) error {
 	defer c.sess.mu.Unlock()
 	if !c.sess.loggedIn { // as DistKV: a second login only tests the credentials
 		c.sess.loggedIn, c.sess.user, c.sess.admin, c.sess.aclName = true, ident, u.Admin, u.ACL
-		c.sess.acl, c.sess.aclTock = nil, 0
+		c.sess.acl = nil
 	}
 	return nil
 }
@@ -525,3 +525,6 @@ func (c *conn) setAuthTyp(q *clientproto.Request) {
 		return clientproto.NewMsg(q.Seq).Bool("changed", true).Uint("tock", tock).Bytes()
 	})
 }
+
+// treeVersion changes whenever the tree does: the clock, and the updates applied.
+type treeVersion struct{ tock, updates uint64 }
