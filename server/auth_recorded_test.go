@@ -2,9 +2,11 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"os"
 	"testing"
@@ -12,8 +14,13 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/distkv/distkv/clientproto"
+	"github.com/distkv/distkv/clientproto/client"
 	"github.com/distkv/distkv/clientproto/dh"
+	"github.com/distkv/distkv/node"
 )
+
+// fixedServerPriv was the server's DH private exponent when the exchange was recorded.
+var fixedServerPriv = []byte("distkv replay: the server's fixed DH private exponent, 32+ bytes")
 
 // TestDistKVLoginRecorded checks a real DistKV client's login, recorded byte for byte
 // (testdata/distkv_login.json): its requests parse, our DH math gives the public key it sent
@@ -119,5 +126,59 @@ func TestDistKVLoginRecorded(t *testing.T) {
 	ar := bySeq(authReq.Seq)
 	if len(ar) != 2 || ar[0]["state"] != "start" || ar[1]["state"] != "end" {
 		t.Fatalf("auth replies %v, want start, end", ar)
+	}
+
+	// Replay: the same bytes to a server with the same DH key and user get the same answers,
+	// per seq, but for clocks and ids.
+	old := newDHKey
+	newDHKey = func(int) (*dh.Key, error) { return dh.KeyFromPrivate(fixedServerPriv), nil }
+	defer func() { newDHKey = old }()
+	for _, stored := range []string{rec.Password, "another-password"} {
+		replayLogin(t, c2s, sm, stored, stored == rec.Password)
+	}
+}
+
+// replayLogin sends DistKV's recorded bytes to a server whose user bob has the password
+// stored, and compares the answers with the recorded ones (ok), or expects the login refused.
+func replayLogin(t *testing.T, c2s []byte, sm []map[string]any, stored string, ok bool) {
+	srv := ptStart(t, Config{Name: "pA"})
+	ctx, cancel := context.WithTimeout(context.Background(), ptTimeout)
+	defer cancel()
+	root, err := authDial(t, srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := root.SetUser(ctx, "bob", client.UserChange{Password: ptr(stored), Admin: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.SetValue(ctx, node.StringPath("pub", "x"), 42); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.SetAuthMethod(ctx, "password"); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.dial(t)
+	if fmt.Sprint(c.Greeting["auth"]) != fmt.Sprint(sm[0]["auth"]) {
+		t.Fatalf("greeting auth %v, recorded %v", c.Greeting["auth"], sm[0]["auth"])
+	}
+	c.sendRaw(c2s)
+	for _, m := range sm[1:] {
+		got := c.next(ptUint(m["seq"]))
+		for _, k := range []string{"tock", "tick", "origin", "node"} {
+			delete(got, k)
+			delete(m, k)
+		}
+		if !ok {
+			if ptUint(m["seq"]) == 2 && m["state"] == "end" && got["etype"] != "auth" {
+				t.Errorf("login with the wrong password: %v, want an auth error", got)
+			}
+			if ptUint(m["seq"]) == 2 && m["state"] == "end" {
+				return
+			}
+			continue
+		}
+		if fmt.Sprint(ptNorm(got)) != fmt.Sprint(ptNorm(m)) {
+			t.Errorf("seq %v: got %v, recorded %v", m["seq"], got, m)
+		}
 	}
 }
