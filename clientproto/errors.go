@@ -18,6 +18,7 @@ const (
 	EtypeOverflow      = "overflow"
 	EtypeInternal      = "internal"
 	EtypeLimit         = "limit"
+	EtypeAuth          = "auth" // not logged in, login failed, or refused by an ACL or admin rule
 )
 
 // Sentinel errors, for errors.Is on what the Go client returns.
@@ -35,6 +36,7 @@ var (
 	ErrWatchOverflow   = errors.New("distkv: watch queue overflow")
 	ErrServer          = errors.New("distkv: server error")
 	ErrLimit           = errors.New("distkv: client limit reached")
+	ErrAuth            = errors.New("distkv: not permitted")
 )
 
 // etypes maps etypes to sentinels, most specific first: Etype takes the first match.
@@ -53,6 +55,7 @@ var etypes = []struct {
 	{EtypeUnavailable, ErrUnavailable},
 	{EtypeOverflow, ErrWatchOverflow},
 	{EtypeLimit, ErrLimit},
+	{EtypeAuth, ErrAuth},
 }
 
 // ServerError is an error reply from the server.

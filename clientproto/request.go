@@ -73,6 +73,9 @@ type Request struct {
 	// keyring: the operation ("op") and the base64 key ("key")
 	KeyringOp string
 	Key       string
+	// Extra holds the raw values of the keys not parsed above (auth, ACL and meta-area
+	// actions read theirs from here).
+	Extra map[string][]byte
 }
 
 // ParseRequest decodes one client message (a msgpack map) from b, which must hold exactly it.
@@ -199,7 +202,13 @@ func (q *Request) field(r *node.Reader, key string) error {
 			q.Flags[key], err = boolish(r)
 			return err
 		}
-		_, err = r.Raw() // unknown keys are ignored, as in DistKV
+		var v []byte // unknown keys are ignored, as in DistKV, but kept for the actions that want them
+		if v, err = r.Raw(); err == nil {
+			if q.Extra == nil {
+				q.Extra = make(map[string][]byte)
+			}
+			q.Extra[key] = append([]byte(nil), v...) // owned: the input buffer may be reused
+		}
 	}
 	return err
 }

@@ -34,6 +34,7 @@ type conn struct {
 	wg      sync.WaitGroup
 	// acks orders the replies to writes: each waits for durability in turn.
 	acks chan ack
+	sess session // login state (auth.go)
 }
 
 type ack struct {
@@ -178,6 +179,7 @@ func (c *conn) serve() {
 	for _, v := range Version {
 		greet.AppendUint(v)
 	}
+	c.greetAuth(greet)
 	c.send(greet.Bytes())
 
 	br := bufio.NewReaderSize(c.nc, 64<<10)

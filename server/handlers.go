@@ -21,6 +21,9 @@ func (c *conn) dispatch(q *clientproto.Request) {
 		return
 	}
 	defer s.met.dispatching(q.Action, time.Now())() // writes count themselves, in their ack
+	if c.gate(q) {
+		return // logins, ACLs, the meta area
+	}
 	switch q.Action {
 	case clientproto.ActGetValue:
 		c.send(s.getValue(q))
@@ -33,7 +36,7 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	case clientproto.ActWatch:
 		c.stream(q.Seq, func(ctx context.Context) { c.watch(ctx, q) })
 	case clientproto.ActEnum, clientproto.ActEnumerate:
-		c.send(s.enum(q))
+		c.send(s.enum(q, c.readable(q)))
 	case clientproto.ActGetState:
 		c.send(s.getState(q))
 	case clientproto.ActGetTock:
@@ -266,14 +269,22 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 // maxOpsPerUpdate bounds one update, so that it fits a peer frame and a log record.
 const maxOpsPerUpdate = 4096
 
-func (s *Server) enum(q *clientproto.Request) []byte {
+// enum lists the children of q.Path; readable (nil: all) says whose values may be shown, and
+// hides the meta area below the root.
+func (s *Server) enum(q *clientproto.Request, readable func(node.Path) bool) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// As DistKV: children with a value, or with empty also those with values below them.
 	var names []node.Element
 	var vals [][]byte
 	for _, k := range s.node.Children(q.Path) {
+		if len(q.Path) == 0 && k.Kind() == node.KindNil {
+			continue
+		}
 		e, ok := s.node.Lookup(q.Path.Append(k))
+		if ok && e.Value != nil && readable != nil && !readable(e.Path) {
+			e.Value = nil // the name shows (e), the value not (r)
+		}
 		if ok && e.Value != nil {
 			names, vals = append(names, k), append(vals, e.Value)
 		} else if q.Empty {

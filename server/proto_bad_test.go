@@ -219,7 +219,7 @@ func TestProtoUnknownAction(t *testing.T) {
 	c.callErr(ptM{"seq": 7, "action": ""}, "action")
 	// Actions DistKV has and distkv does not.
 	c.seq.Store(7)
-	for _, a := range []string{"auth", "get_internal", "root", "kill_node", "Get_Value"} {
+	for _, a := range []string{"root", "kill_node", "Get_Value"} {
 		c.callErr(ptM{"action": a, "path": ptA("x")}, "action")
 	}
 	ptStillServes(t, c, "after unknown actions")

@@ -64,7 +64,7 @@ func (c *conn) getTree(ctx context.Context, q *clientproto.Request) {
 	nc := chainLen(q, 0)
 	o := node.WalkOptions{MinDepth: q.MinDepth, MaxDepth: q.MaxDepth, Empty: q.Empty}
 	c.s.walkChunks(ctx, q.Path, o, func(e node.Entry) bool {
-		return c.send(sh.entry(q.Seq, e, nc))
+		return !c.visible(q, e.Path) || c.send(sh.entry(q.Seq, e, nc))
 	})
 	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Bytes())
 }
@@ -119,7 +119,7 @@ func (c *conn) watch(ctx context.Context, q *clientproto.Request) {
 		// so stale data never follows fresher data.
 		o := node.WalkOptions{MinDepth: q.MinDepth, MaxDepth: q.MaxDepth, Empty: q.Empty}
 		s.walkChunks(ctx, q.Path, o, func(e node.Entry) bool {
-			if e.Tock > startTock {
+			if e.Tock > startTock || !c.visible(q, e.Path) {
 				return true
 			}
 			return c.send(sh.entry(q.Seq, e, nc))
@@ -129,13 +129,18 @@ func (c *conn) watch(ctx context.Context, q *clientproto.Request) {
 	for {
 		select {
 		case ev := <-wq.ch:
+			if !c.visible(q, ev.Entry.Path) {
+				continue // a watcher never sees what it may not read
+			}
 			if !c.send(sh.entry(q.Seq, ev.Entry, nc)) {
 				return
 			}
 		case <-wq.overflow:
 			// Deliver what was queued, then say the watch is over and why.
 			for len(wq.ch) > 0 {
-				c.send(sh.entry(q.Seq, (<-wq.ch).Entry, nc))
+				if e := (<-wq.ch).Entry; c.visible(q, e.Path) {
+					c.send(sh.entry(q.Seq, e, nc))
+				}
 			}
 			err := fmt.Errorf("%w: more than %d events pending; watch again", clientproto.ErrWatchOverflow, s.cfg.WatchQueue)
 			s.mu.Lock()

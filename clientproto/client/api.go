@@ -165,7 +165,11 @@ func (c *Client) DeleteTree(ctx context.Context, p node.Path) (int, error) {
 
 // List returns the names of p's children.
 func (c *Client) List(ctx context.Context, p node.Path) ([]node.Element, error) {
-	m, seq := c.newReq(clientproto.ActEnum)
+	return c.list(ctx, clientproto.ActEnum, p)
+}
+
+func (c *Client) list(ctx context.Context, action string, p node.Path) ([]node.Element, error) {
+	m, seq := c.newReq(action)
 	m.Path("path", p).Bool("empty", true) // every child, also those holding only children
 	r, err := c.request(ctx, m, seq)
 	if err != nil {

@@ -37,6 +37,8 @@ type Client struct {
 	// From the greeting.
 	ServerNode   string
 	ServerOrigin string
+	authMethods  []string
+	boxKey       *[32]byte // DistKV's DH secret, once agreed (under mu)
 }
 
 // call collects the replies to one request. Streams may get many.
@@ -98,6 +100,11 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	}
 	c.ServerNode = m.Node
 	c.ServerOrigin, _ = node.StringField(m.Raw, "origin")
+	c.authMethods = parseMethods(m.Raw)
+	if err := c.login(ctx, &o); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -11,7 +11,8 @@ import (
 type Option func(*options)
 
 type options struct {
-	tls *tls.Config
+	tls                   *tls.Config
+	user, password, token string // auth.go
 }
 
 // WithTLS speaks TLS to the server with cfg. An empty ServerName is taken from the address

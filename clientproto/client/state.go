@@ -98,15 +98,31 @@ func (c *Client) Dump(ctx context.Context, fn func(*node.Update) error) (*State,
 	if err != nil {
 		return nil, err
 	}
-	err = c.Walk(ctx, node.Path{}, TreeOptions{Empty: true, NChain: -1}, func(e Entry) error {
-		if len(e.Chain) == 0 {
-			return nil // an inner node that was never written
+	each := func(meta bool) func(e Entry) error {
+		return func(e Entry) error {
+			if len(e.Chain) == 0 {
+				return nil // an inner node that was never written
+			}
+			p := e.Path
+			if meta {
+				p = append(node.Path{node.Nil()}, p...)
+			}
+			op := node.Op{Path: p, Value: e.Value, Delete: e.Deleted, Chain: e.Chain[1:]}
+			if e.Deleted {
+				op.Value = nil
+			}
+			return fn(&node.Update{Origin: e.Chain[0].Origin, Tick: e.Chain[0].Tick, Tock: e.Tock, Ops: []node.Op{op}})
 		}
-		op := node.Op{Path: e.Path, Value: e.Value, Delete: e.Deleted, Chain: e.Chain[1:]}
-		if e.Deleted {
-			op.Value = nil
-		}
-		return fn(&node.Update{Origin: e.Chain[0].Origin, Tick: e.Chain[0].Tick, Tock: e.Tock, Ops: []node.Op{op}})
-	})
+	}
+	// The meta area first (nil sorts first), through get_tree_internal: get_tree leaves it out.
+	// With logins on this needs an admin.
+	o := TreeOptions{Empty: true, NChain: -1}
+	s, err := c.TreeInternal(ctx, node.Path{}, o)
+	if err == nil {
+		err = s.each(ctx, each(true))
+	}
+	if err == nil {
+		err = c.Walk(ctx, node.Path{}, o, each(false))
+	}
 	return st, err
 }

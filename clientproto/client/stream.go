@@ -163,6 +163,11 @@ func (c *Client) Walk(ctx context.Context, p node.Path, o TreeOptions, fn func(E
 	if err != nil {
 		return err
 	}
+	return st.each(ctx, fn)
+}
+
+// each calls fn for every entry until the stream ends.
+func (st *Stream) each(ctx context.Context, fn func(Entry) error) error {
 	for {
 		e, err := st.Next(ctx)
 		if errors.Is(err, ErrEnd) {

@@ -39,9 +39,12 @@ func (e *cliEnv) clientCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", EnvVars: []string{"DISTKV_ADDR"}, Value: server.DefaultClientAddr, Usage: "connect to the server at `HOST:PORT`"},
 			jsonFlag(),
-		}, clientTLSFlags()...),
+		}, append(clientTLSFlags(), loginFlags()...)...),
 		Action: needCommand,
 		Subcommands: []*cli.Command{
+			e.authCommand(),
+			e.aclCommand(),
+			e.internalCommand(),
 			{
 				Name:      "get",
 				Usage:     "print the value at PATH",
@@ -167,13 +170,16 @@ type conn struct {
 }
 
 // connect dials addr, with TLS unless tc is nil; failures are connection errors (exit 3).
-func connect(ctx context.Context, addr string, tc *tls.Config) (*conn, error) {
+func connect(ctx context.Context, addr string, tc *tls.Config, opts ...client.Option) (*conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	c, err := client.Dial(dctx, addr, dialOptions(tc)...)
+	c, err := client.Dial(dctx, addr, append(dialOptions(tc), opts...)...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if le := loginErr(addr, err); le != nil {
+			return nil, le
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, &exitError{exitConn, fmt.Sprintf("cannot connect to %s: no greeting within %v", addr, dialTimeout)}
@@ -201,8 +207,12 @@ func (e *cliEnv) withClient(c *cli.Context, fn func(ctx context.Context, cl *con
 	if err != nil {
 		return err
 	}
+	login, err := e.loginOptions(c)
+	if err != nil {
+		return err
+	}
 	ctx := c.Context
-	cl, err := connect(ctx, addr, tc)
+	cl, err := connect(ctx, addr, tc, login...)
 	if err != nil {
 		return err
 	}

@@ -29,9 +29,9 @@ func (e *cliEnv) keyringCommand() *cli.Command {
 		Description: "Rotate the cluster key without downtime: install the new KEY (base64 of 16, 24 or 32 bytes)\n" +
 			"everywhere, use it (make it primary), then remove the old one. Keys are shown by id, not value.\n" +
 			"A member that misses an operation (down, partitioned) must be fixed by hand: see docs/security.md.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", EnvVars: []string{"DISTKV_ADDR"}, Value: server.DefaultClientAddr, Usage: "connect to the server at `HOST:PORT`"},
-		},
+		}, loginFlags()...),
 		Action: needCommand,
 		Subcommands: []*cli.Command{
 			sub("list", "show the keys installed on the members and which is primary"),

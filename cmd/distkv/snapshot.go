@@ -55,7 +55,7 @@ func (e *cliEnv) snapshotCommand() *cli.Command {
 				Flags: append([]cli.Flag{
 					&cli.StringFlag{Name: "addr", EnvVars: []string{"DISTKV_ADDR"}, Value: server.DefaultClientAddr, Usage: "connect to the server at `HOST:PORT`"},
 					&cli.BoolFlag{Name: "server-side", Usage: "make the node write a snapshot into its data directory"},
-				}, clientTLSFlags()...),
+				}, append(clientTLSFlags(), loginFlags()...)...),
 				Action: e.snapshotSave,
 			},
 			{

@@ -1,0 +1,276 @@
+package server
+
+// ACL checks, DistKV's model (distkv/types.py ACLFinder, model.py follow_acl), with one
+// difference: a path no ACL entry matches is denied. See docs/security.md, "ACLs".
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/distkv/distkv/acl"
+	"github.com/distkv/distkv/clientproto"
+	"github.com/distkv/distkv/node"
+)
+
+// gate runs before dispatch: it answers the login, ACL, user and meta-area actions, refuses
+// everything else before a login and what the user's ACL or rank does not allow. It reports
+// whether it has answered q.
+func (c *conn) gate(q *clientproto.Request) bool {
+	switch q.Action {
+	case "diffie_hellman":
+		c.diffieHellman(q)
+		return true
+	case "auth":
+		c.login(q)
+		return true
+	}
+	c.sess.mu.Lock()
+	in := c.sess.loggedIn
+	c.sess.mu.Unlock()
+	if !in {
+		c.refuse(q, errNoAuth)
+		return true
+	}
+	switch q.Action {
+	case "test_acl":
+		c.testACL(q)
+		return true
+	case "auth_set":
+		c.authSet(q)
+		return true
+	case "auth_get":
+		c.authGet(q)
+		return true
+	case "auth_token":
+		c.authToken(q)
+		return true
+	case "auth_list", "set_auth_typ", clientproto.ActSnapshot, clientproto.ActKeyring,
+		"save", "log", "kill_node": // DistKV's server-side files and dropping an origin
+		if !c.isAdmin() {
+			c.refuse(q, errNotAdmin)
+			return true
+		}
+		switch q.Action {
+		case "auth_list":
+			c.authList(q)
+			return true
+		case "set_auth_typ":
+			c.setAuthTyp(q)
+			return true
+		}
+		return false
+	}
+	if c.internal(q) {
+		return true
+	}
+	if err := c.check(q); err != nil {
+		c.refuse(q, err)
+		return true
+	}
+	return false
+}
+
+// refuse answers q with err; a stream request as DistKV's server does it (start, error,
+// end), since DistKV's client waits for start first.
+func (c *conn) refuse(q *clientproto.Request, err error) {
+	switch q.Action {
+	case clientproto.ActGetTree, clientproto.ActWatch, "get_tree_internal":
+		c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateStart).Bytes())
+		c.send(errReply(q.Seq, err, c.s.tock()))
+		c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Bytes())
+	default:
+		c.send(errReply(q.Seq, err, c.s.tock()))
+	}
+}
+
+// isMeta: a path in the nil-rooted meta area, which the normal actions do not reach.
+func isMeta(p node.Path) bool { return len(p) > 0 && p[0].Kind() == node.KindNil }
+
+var errMetaPath = fmt.Errorf("%w: a path whose first element is nil is in the meta area: use the _internal actions", clientproto.ErrBadRequest)
+
+func aclErr(err error) error { return fmt.Errorf("%w: %v", clientproto.ErrAuth, err) }
+
+// check applies the meta-area rule and the user's ACL to a data action.
+func (c *conn) check(q *clientproto.Request) error {
+	paths := []node.Path{q.Path}
+	for _, op := range q.Ops {
+		paths = append(paths, op.Path)
+	}
+	for _, p := range paths {
+		if isMeta(p) {
+			return errMetaPath
+		}
+	}
+	if q.Action == clientproto.ActGetValue && !q.HasPath && q.Node != "" {
+		// By origin and tick: check the entry it finds, which may be anywhere.
+		c.s.mu.Lock()
+		e, ok := c.s.node.ByTick(q.Node, q.Tick)
+		c.s.mu.Unlock()
+		if !ok {
+			return nil
+		}
+		if isMeta(e.Path) && !c.isAdmin() {
+			return errNotAdmin
+		}
+		if a := c.aclNow(); a != nil && !isMeta(e.Path) {
+			if err := a.Check(e.Path, 'r'); err != nil {
+				return aclErr(err)
+			}
+		}
+		return nil
+	}
+	a := c.aclNow()
+	if a == nil {
+		return nil
+	}
+	var err error
+	switch q.Action {
+	case clientproto.ActGetValue:
+		err = a.Check(q.Path, 'r')
+	case clientproto.ActSetValue:
+		err = c.checkWrite(a, q.Path)
+	case clientproto.ActDeleteValue:
+		err = a.Check(q.Path, 'd')
+	case clientproto.ActMulti:
+		for _, op := range q.Ops {
+			if op.Delete {
+				err = a.Check(op.Path, 'd')
+			} else {
+				err = c.checkWrite(a, op.Path)
+			}
+			if err != nil {
+				break
+			}
+		}
+	case clientproto.ActDeleteTree:
+		if err = a.Check(q.Path, 'd'); err == nil {
+			c.s.mu.Lock()
+			c.s.node.Walk(q.Path, node.WalkOptions{MaxDepth: -1}, func(e node.Entry) bool {
+				err = a.Check(e.Path, 'd')
+				return err == nil
+			})
+			c.s.mu.Unlock()
+		}
+	case clientproto.ActGetTree, clientproto.ActEnum, clientproto.ActEnumerate:
+		err = a.Check(q.Path, 'e')
+		// A watch is not refused: DistKV's client watches (".distkv", "config") on connect and
+		// gives up if that fails. It gets only the entries it may read (visible).
+	}
+	if err != nil {
+		return aclErr(err)
+	}
+	return nil
+}
+
+// checkWrite: w to change a value, c to give a node one, and n at the parent of every node
+// the write creates (as DistKV's follow_acl).
+func (c *conn) checkWrite(a *acl.ACL, p node.Path) error {
+	c.s.mu.Lock()
+	e, ok := c.s.node.Lookup(p)
+	first := len(p) + 1 // the length of the first prefix that does not exist yet
+	for i := 1; i <= len(p); i++ {
+		if _, has := c.s.node.Lookup(p[:i]); !has && len(c.s.node.Children(p[:i])) == 0 {
+			first = i
+			break
+		}
+	}
+	c.s.mu.Unlock()
+	letter := byte('c')
+	if ok && e.Value != nil {
+		letter = 'w'
+	}
+	if err := a.Check(p, letter); err != nil {
+		return err
+	}
+	for i := first; i <= len(p); i++ {
+		if m, matched := a.Match(p[:i-1]); matched && !strings.Contains(m, "n") {
+			return fmt.Errorf("acl: %s: mode %q not granted", p[:i-1], 'n')
+		}
+	}
+	return nil
+}
+
+// visible says whether an entry of a get_tree, watch or enum answer to q may be sent: the
+// meta area only to the _internal actions (which only admins reach), else what the ACL lets
+// the user reach and read.
+func (c *conn) visible(q *clientproto.Request, p node.Path) bool { return c.readable(q)(p) }
+
+// readable is visible for many paths, with the ACL taken once; it takes no lock.
+func (c *conn) readable(q *clientproto.Request) func(node.Path) bool {
+	a := c.aclNow()
+	return func(p node.Path) bool {
+		if isMeta(q.Path) {
+			return true
+		}
+		return !isMeta(p) && (a == nil || (a.Reach(p) && a.Allows(p, 'r')))
+	}
+}
+
+// aclNow returns the user's ACL as the tree holds it now (nil: unrestricted), reloading it
+// when the tree has changed.
+func (c *conn) aclNow() *acl.ACL {
+	c.sess.mu.Lock()
+	name, cached, ver := c.sess.aclName, c.sess.acl, c.sess.aclVer
+	c.sess.mu.Unlock()
+	if name == "" {
+		return nil
+	}
+	c.s.mu.Lock()
+	st := c.s.node.Stats()
+	now := treeVersion{c.s.node.Tock(), st.Local + st.Applied}
+	if cached != nil && ver == now {
+		c.s.mu.Unlock()
+		return cached
+	}
+	a := c.s.loadACLLocked(name)
+	c.s.mu.Unlock()
+	c.sess.mu.Lock()
+	c.sess.acl, c.sess.aclVer = a, now
+	c.sess.mu.Unlock()
+	return a
+}
+
+// loadACLLocked reads the ACL NAME from (nil, "acl", NAME, pattern...) = "letters".
+func (s *Server) loadACLLocked(name string) *acl.ACL {
+	a := &acl.ACL{}
+	base := aclPath(name)
+	s.node.Walk(base, node.WalkOptions{MaxDepth: -1}, func(e node.Entry) bool {
+		if m, err := node.NewReader(e.Value).Str(); err == nil && e.Value != nil {
+			a.Set(e.Path[len(base):], m)
+		}
+		return true
+	})
+	return a
+}
+
+// testACL is DistKV's test_acl: {path, mode (default x), acl (another ACL's name)} ->
+// {access: false} if denied, else the matching entry's letters when the user may read the
+// ACL there (a), else true. Naming another ACL needs a at the path, or admin.
+func (c *conn) testACL(q *clientproto.Request) {
+	mode := byte('x')
+	if m, ok := extraStr(q, "mode"); ok && len(m) == 1 {
+		mode = m[0]
+	}
+	own := c.aclNow()
+	target := own
+	if name, ok := extraStr(q, "acl"); ok {
+		if !c.isAdmin() && !(own == nil || own.Allows(q.Path, 'a')) {
+			c.send(errReply(q.Seq, errNotAdmin, c.s.tock()))
+			return
+		}
+		c.s.mu.Lock()
+		target = c.s.loadACLLocked(name)
+		c.s.mu.Unlock()
+	}
+	m := clientproto.NewMsg(q.Seq)
+	switch {
+	case target != nil && target.Check(q.Path, mode) != nil:
+		m.Bool("access", false)
+	case target != nil && (own == nil && c.isAdmin() || own != nil && own.Allows(q.Path, 'a')):
+		letters, _ := target.Match(q.Path)
+		m.Str("access", letters)
+	default:
+		m.Bool("access", true)
+	}
+	c.send(m.Uint("tock", c.s.tock()).Bytes())
+}
