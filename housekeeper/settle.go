@@ -15,29 +15,16 @@ func MemberOf(origin string) string {
 	return origin
 }
 
-// Dead reports whether origin can make no more ticks: no member that answered the round runs
-// it, and its member either runs another origin now (Superseded) or is not listed by serf at
-// all (forgotten after --forget-after, or left and reaped). listed maps every member serf
-// lists, whatever its status (left ones included: a member that left with this origin may come
-// back with it), to its origin tag.
+// Dead reports whether origin can make no more ticks and no node can come back holding ticks
+// of it that the others lack: its member runs a newer incarnation (Superseded).
 //
-// A member serf forgot may only be away (a partition longer than --forget-after): its origin
-// is dead to this side but still runs there. Settling its lost ticks is the horizon's
-// trade-off (Settle); forgetting it is not allowed (Forget needs Superseded), since its writes
-// must still be applied when it returns.
+// A member serf forgot (away longer than --forget-after) is not dead: it may only be cut off,
+// still writing under its origin. Declaring its unheard ticks lost would mark them known
+// everywhere, and its resync on return would then drop its own writes under them (the donor
+// "knows" them), losing acknowledged writes. Its missing ticks hold the watermark back until it
+// returns or restarts with a new origin (housekeeping.md).
 func Dead(origin string, vs []Vector, listed map[string]string) bool {
-	if Superseded(origin, vs, listed) {
-		return true
-	}
-	if _, ok := listed[MemberOf(origin)]; ok {
-		return false
-	}
-	for _, v := range vs {
-		if v.Origin == origin {
-			return false
-		}
-	}
-	return true
+	return Superseded(origin, vs, listed)
 }
 
 // Superseded reports whether origin's member runs a newer incarnation: no member that answered
@@ -70,9 +57,6 @@ func Superseded(origin string, vs []Vector, listed map[string]string) bool {
 // holds now can never arrive. Every member then marks them known (node.Settle), which lets the
 // purge watermark and convergence go on instead of waiting for ever.
 //
-// Past the horizon: a node forgotten by serf (away longer than --forget-after) may still hold
-// such a tick; when it returns it is behind the watermark and resyncs, like any node away
-// that long (housekeeping.md).
 func Settle(vs []Vector, listed map[string]string) map[string]node.RangeSet {
 	heads := Heads(vs)
 	forgotten := Forgotten(vs)
