@@ -68,6 +68,7 @@ type Request struct {
 	Tick      uint64
 	Ops       []Op
 	Qlen      int
+	Ack       uint64 // {state: ack, ack: wseq}: flow control
 	// get_state flags
 	Flags map[string]bool
 	// keyring: the operation ("op") and the base64 key ("key")
@@ -126,8 +127,11 @@ func (q *Request) field(r *node.Reader, key string) error {
 		q.Path, err = r.Path()
 		q.HasPath = err == nil
 	case "nchain":
+		if r.IsNil() {
+			return nil
+		}
 		var v int64
-		v, err = r.Int()
+		v, err = intish(r)
 		q.NChain, q.HasNChain = int(v), true
 	case "min_depth":
 		err = intField(r, &q.MinDepth)
@@ -153,6 +157,8 @@ func (q *Request) field(r *node.Reader, key string) error {
 		q.Tick, err = r.Uint()
 	case "qlen":
 		err = intField(r, &q.Qlen)
+	case "ack":
+		q.Ack, err = r.Uint()
 	case "ops":
 		var n int
 		if n, err = r.ArrayLen(); err != nil {
@@ -258,9 +264,27 @@ func intField(r *node.Reader, dst *int) error {
 	if r.IsNil() {
 		return nil
 	}
-	v, err := r.Int()
+	v, err := intish(r)
 	*dst = int(v)
 	return err
+}
+
+// intish reads an integer, accepting a bool as Python does (false is 0, true is 1): DistKV's
+// CLI sends nchain: false, and DistKV's server compares it as a number.
+func intish(r *node.Reader) (int64, error) {
+	e, err := r.Element()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case e.Kind() == node.KindBool && e.BoolVal():
+		return 1, nil
+	case e.Kind() == node.KindBool:
+		return 0, nil
+	case e.Kind() == node.KindInt && !e.IsUint():
+		return e.IntVal(), nil
+	}
+	return 0, fmt.Errorf("want integer, got %s", e.Kind())
 }
 
 // boolish reads a bool, accepting nil as false and integers as Python truthiness.

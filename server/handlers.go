@@ -12,8 +12,13 @@ import (
 // dispatch runs one request. Single-reply actions run inline on the reader goroutine.
 func (c *conn) dispatch(q *clientproto.Request) {
 	s := c.s
-	if q.State == clientproto.StateAck || (q.Seq == 0 && q.Action == "") {
-		return // flow-control acks and the client's greeting reply need no answer
+	if q.State == clientproto.StateAck {
+		c.ackStream(q.Seq, q.Ack) // flow control: the client has consumed up to wseq q.Ack
+		return
+	}
+	if q.Seq == 0 && q.Action == "" {
+		c.setQlen(q.Qlen) // the client's answer to the greeting
+		return
 	}
 	if q.State == clientproto.StateEnd && q.Action == "" {
 		c.stop(q.Seq) // DistKV's client ends a streamed request it abandons this way
@@ -27,16 +32,16 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	case clientproto.ActDeleteTree:
 		c.deleteTree(q)
 	case clientproto.ActGetTree:
-		c.stream(q.Seq, func(ctx context.Context) { c.getTree(ctx, q) })
+		c.multiStream(q, func(ctx context.Context, out *streamOut) { c.getTree(ctx, q, out) })
 	case clientproto.ActWatch:
-		c.stream(q.Seq, func(ctx context.Context) { c.watch(ctx, q) })
+		c.multiStream(q, func(ctx context.Context, out *streamOut) { c.watch(ctx, q, out) })
 	case clientproto.ActEnum, clientproto.ActEnumerate:
 		c.send(s.enum(q))
 	case clientproto.ActGetState:
 		c.send(s.getState(q))
 	case clientproto.ActGetTock:
 		s.mu.Lock()
-		t := s.node.Tock()
+		t := s.node.NextTock()
 		s.mu.Unlock()
 		c.send(clientproto.NewMsg(q.Seq).Uint("tock", t).Bytes())
 	case clientproto.ActSnapshot:
@@ -51,6 +56,11 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	default:
 		c.send(errReply(q.Seq, fmt.Errorf("%w: %q", clientproto.ErrUnknownAction, q.Action), s.tock()))
 	}
+}
+
+// isStreamAction reports whether an action's reply is a stream framed by start and end.
+func isStreamAction(a string) bool {
+	return a == clientproto.ActGetTree || a == clientproto.ActWatch
 }
 
 func (s *Server) tock() uint64 {
@@ -76,10 +86,14 @@ func (s *Server) getValue(q *clientproto.Request) []byte {
 	nc := chainLen(q, 0)
 	var e node.Entry
 	var ok bool
-	if !q.HasPath && q.Node != "" {
+	byTick := !q.HasPath && q.Node != ""
+	if byTick {
 		e, ok = s.node.ByTick(q.Node, q.Tick)
 	} else {
 		e, ok = s.node.Lookup(q.Path)
+	}
+	if ok && byTick {
+		m.Path("path", e.Path) // as DistKV: the caller names an update, not an entry
 	}
 	if ok && e.Value != nil {
 		m.Raw("value", e.Value)
