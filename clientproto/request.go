@@ -281,7 +281,7 @@ func intish(r *node.Reader) (int64, error) {
 		return 1, nil
 	case e.Kind() == node.KindBool:
 		return 0, nil
-	case e.Kind() == node.KindInt && !e.IsUint():
+	case e.Kind() == node.KindInt && !e.IsUint() && !e.IsHuge():
 		return e.IntVal(), nil
 	}
 	return 0, fmt.Errorf("want integer, got %s", e.Kind())
@@ -300,7 +300,7 @@ func boolish(r *node.Reader) (bool, error) {
 	case node.KindBool:
 		return e.BoolVal(), nil
 	case node.KindInt:
-		return e.UintVal() != 0, nil
+		return e.IsHuge() || e.UintVal() != 0, nil
 	}
 	return false, fmt.Errorf("want bool, got %s", e.Kind())
 }

@@ -46,16 +46,16 @@ func (o TreeOptions) apply(m *clientproto.Msg) {
 // Stream is a running streamed request. Next returns entries until the stream ends with
 // io.EOF-like ErrEnd.
 type Stream struct {
-	c        *Client
-	seq      uint64
-	p        *call
-	base     node.Path
-	prev     node.Path
-	started  bool
-	ended    bool
+	c       *Client
+	seq     uint64
+	p       *call
+	base    node.Path
+	prev    node.Path
+	started bool
+	ended   bool
 	// flow control (DistKV's DelayedRead): the highest wseq taken and the last one acked
 	seen, acked uint64
-	Uptodate bool // set once a watch's initial fetch is complete
+	Uptodate    bool // set once a watch's initial fetch is complete
 }
 
 // ErrEnd is returned by Next when the server ended the stream.
