@@ -231,6 +231,11 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 	var parts []ackPart
 	var failed error
 	var failTock uint64
+	// With nchain, as DistKV: a stream of one record per deleted entry instead of a count.
+	var recs *deleteRecords
+	if nc := chainLen(q, 0); nc > 0 {
+		recs = &deleteRecords{seq: q.Seq, nchain: nc, sh: shortener{base: len(q.Path)}}
+	}
 	for {
 		var chs []node.Change
 		s.mu.Lock()
@@ -250,6 +255,7 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 		for _, r := range res {
 			if r.Changed {
 				total++
+				recs.add(r, tock)
 			}
 		}
 		parts = append(parts, ackPart{seq: seq, send: send})
@@ -260,10 +266,17 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 	if len(parts) > 0 {
 		a.seq, a.send, a.more = parts[0].seq, parts[0].send, parts[1:]
 	}
-	if failed != nil {
+	switch {
+	case recs != nil && failed != nil:
+		a.reply, a.errFn = recs.reply(failed, failTock), nil
+	case recs != nil:
+		a.reply, a.errFn = recs.reply(nil, 0), func(err error) []byte {
+			return recs.reply(fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), s.tock())
+		}
+	case failed != nil:
 		// The chunks before still go through the acker, to the log and the peers.
 		a.reply, a.errFn = errReply(q.Seq, failed, failTock), nil
-	} else {
+	default:
 		a.reply = clientproto.NewMsg(q.Seq).Uint("changed", uint64(total)).Uint("tock", s.tock()).Bytes()
 	}
 	c.acks <- a

@@ -19,13 +19,7 @@ type shortener struct {
 }
 
 func (sh *shortener) entry(seq uint64, e node.Entry, nchain int) *clientproto.Msg {
-	rel := e.Path[sh.base:]
-	d := 0
-	for d < len(rel) && d < len(sh.prev) && rel[d] == sh.prev[d] {
-		d++
-	}
-	sh.prev = rel
-	m := clientproto.NewMsg(seq).Path("path", rel[d:]).Uint("depth", uint64(d))
+	m := sh.path(clientproto.NewMsg(seq), e.Path)
 	if e.Value != nil {
 		m.Raw("value", e.Value)
 	}
@@ -33,6 +27,17 @@ func (sh *shortener) entry(seq uint64, e node.Entry, nchain int) *clientproto.Ms
 		m.ChainN("chain", e.Chain, nchain)
 	}
 	return m.Uint("tock", e.Tock)
+}
+
+// path adds path and depth for p, shortened against the previous one.
+func (sh *shortener) path(m *clientproto.Msg, p node.Path) *clientproto.Msg {
+	rel := p[sh.base:]
+	d := 0
+	for d < len(rel) && d < len(sh.prev) && rel[d] == sh.prev[d] {
+		d++
+	}
+	sh.prev = rel
+	return m.Path("path", rel[d:]).Uint("depth", uint64(d))
 }
 
 // walkChunks walks the subtree at p in chunks, holding the lock for one chunk at a time, and

@@ -53,7 +53,8 @@ async def values():
 
 
 async def misc():
-    """get_tock, get_value by node and tick, big integers, enum, delete_tree, get_tree options."""
+    """get_tock, get_value by node and tick, big integers, enum, get_tree options, delete_tree
+    with and without nchain."""
     async with connect("misc") as c:
         print("tock", (await c._request("get_tock")).tock, (await c._request("get_tock")).tock)
         r = await c.set(P("m.x"), value="x", nchain=1)
@@ -70,6 +71,11 @@ async def misc():
                    dict(nchain=True, empty=True)):
             print("tree", kw, [m async for m in c.get_tree(P("e"), **kw)])
         print("delete_tree", await c._request("delete_tree", path=P("e")))
+        for k in ("a", "a.b", "c"):
+            await c.set(P("d") + P(k), value=k)
+        await c.set(P("d.c"), value="again")
+        print("delete_tree nchain", [m async for m in await c.delete_tree(P("d"), nchain=2)])
+        await expect_error("delete_tree root", c._request("delete_tree", path=P(":"), nchain=1))
         print("tree after", [m async for m in c.get_tree(P("e"))])
 
 
