@@ -22,6 +22,7 @@ const (
 	ActMulti       = "multi"
 	ActSnapshot    = "snapshot" // distkv: write a snapshot now (server-local)
 	ActKeyring     = "keyring"  // distkv: list, install, use, remove cluster keys (cluster-wide)
+	ActEnumNode    = "enum_node"
 )
 
 // Stream states.
@@ -69,6 +70,8 @@ type Request struct {
 	Ops       []Op
 	Qlen      int
 	Ack       uint64 // {state: ack, ack: wseq}: flow control
+	Max       int    // enum_node: at most this many ticks (0: all)
+	Current   bool   // enum_node: only ticks that head an entry
 	// get_state flags
 	Flags map[string]bool
 	// keyring: the operation ("op") and the base64 key ("key")
@@ -159,6 +162,10 @@ func (q *Request) field(r *node.Reader, key string) error {
 		err = intField(r, &q.Qlen)
 	case "ack":
 		q.Ack, err = r.Uint()
+	case "max":
+		err = intField(r, &q.Max)
+	case "current":
+		q.Current, err = boolish(r)
 	case "ops":
 		var n int
 		if n, err = r.ArrayLen(); err != nil {

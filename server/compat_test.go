@@ -46,3 +46,30 @@ func TestDistKVCompatFields(t *testing.T) {
 		t.Errorf("write tock %v after get_tock %d", w["tock"], t2)
 	}
 }
+
+// enum_node lists the ticks of an origin that entries still carry, as DistKV's.
+func TestEnumNode(t *testing.T) {
+	s := ptStart(t, Config{})
+	c := s.dial(t)
+	origin := c.Greeting["origin"]
+	ptSet(c, ptA("a"), 1)                                 // tick 1, superseded by tick 3
+	ptSet(c, ptA("b"), 2)                                 // tick 2
+	ptSet(c, ptA("a"), 3)                                 // tick 3
+	c.ok(ptM{"action": "delete_value", "path": ptA("b")}) // tick 4: a tombstone heads b
+	for _, tc := range []struct {
+		req  ptM
+		want string
+	}{
+		{ptM{"node": origin}, "[3 4]"},
+		{ptM{"node": origin, "current": true}, "[3 4]"},
+		{ptM{"node": origin, "max": 1}, "[3]"},
+		{ptM{"node": "nobody~1"}, "[]"},
+	} {
+		tc.req["action"] = "enum_node"
+		r := c.ok(tc.req)
+		if got := fmt.Sprint(r["result"]); got != tc.want {
+			t.Errorf("%v: %v, want %s", tc.req, r["result"], tc.want)
+		}
+	}
+	c.callErr(ptM{"action": "enum_node"}, "request")
+}

@@ -39,6 +39,9 @@ func (c *conn) dispatch(q *clientproto.Request) {
 		c.send(s.enum(q))
 	case clientproto.ActGetState:
 		c.send(s.getState(q))
+	case clientproto.ActEnumNode:
+		// A scan of the whole tree: run it beside the reader.
+		c.stream(q.Seq, func(ctx context.Context) { c.send(s.enumNode(ctx, q)) })
 	case clientproto.ActGetTock:
 		s.mu.Lock()
 		t := s.node.NextTock()

@@ -53,12 +53,14 @@ async def values():
 
 
 async def misc():
-    """get_tock, get_value by node and tick, big integers, enum, get_tree options, delete_tree
+    """get_tock, get_value by node and tick, enum_node, big integers, enum, get_tree options, delete_tree
     with and without nchain."""
     async with connect("misc") as c:
         print("tock", (await c._request("get_tock")).tock, (await c._request("get_tock")).tock)
         r = await c.set(P("m.x"), value="x", nchain=1)
         print("by tick", await c._request("get_value", node=r.chain.node, tick=r.chain.tick, nchain=1))
+        print("enum_node", await c._request("enum_node", node=r.chain.node),
+              await c._request("enum_node", node=r.chain.node, current=True, max=1))
         for i, b in enumerate([2**64, 2**64 + 1, 2**100, 2**64 - 1, 5, -3]):
             await c.set(Path("big", b), value=i)
         print("big tree", [(m.path, m.value) async for m in c.get_tree(P("big"))])
