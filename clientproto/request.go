@@ -22,6 +22,7 @@ const (
 	ActMulti       = "multi"
 	ActSnapshot    = "snapshot" // distkv: write a snapshot now (server-local)
 	ActKeyring     = "keyring"  // distkv: list, install, use, remove cluster keys (cluster-wide)
+	ActEnumNode    = "enum_node"
 )
 
 // Stream states.
@@ -68,6 +69,9 @@ type Request struct {
 	Tick      uint64
 	Ops       []Op
 	Qlen      int
+	Ack       uint64 // {state: ack, ack: wseq}: flow control
+	Max       int    // enum_node: at most this many ticks (0: all)
+	Current   bool   // enum_node: only ticks that head an entry
 	// get_state flags
 	Flags map[string]bool
 	// keyring: the operation ("op") and the base64 key ("key")
@@ -129,8 +133,11 @@ func (q *Request) field(r *node.Reader, key string) error {
 		q.Path, err = r.Path()
 		q.HasPath = err == nil
 	case "nchain":
+		if r.IsNil() {
+			return nil
+		}
 		var v int64
-		v, err = r.Int()
+		v, err = intish(r)
 		q.NChain, q.HasNChain = int(v), true
 	case "min_depth":
 		err = intField(r, &q.MinDepth)
@@ -156,6 +163,12 @@ func (q *Request) field(r *node.Reader, key string) error {
 		q.Tick, err = r.Uint()
 	case "qlen":
 		err = intField(r, &q.Qlen)
+	case "ack":
+		q.Ack, err = r.Uint()
+	case "max":
+		err = intField(r, &q.Max)
+	case "current":
+		q.Current, err = boolish(r)
 	case "ops":
 		var n int
 		if n, err = r.ArrayLen(); err != nil {
@@ -267,9 +280,27 @@ func intField(r *node.Reader, dst *int) error {
 	if r.IsNil() {
 		return nil
 	}
-	v, err := r.Int()
+	v, err := intish(r)
 	*dst = int(v)
 	return err
+}
+
+// intish reads an integer, accepting a bool as Python does (false is 0, true is 1): DistKV's
+// CLI sends nchain: false, and DistKV's server compares it as a number.
+func intish(r *node.Reader) (int64, error) {
+	e, err := r.Element()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case e.Kind() == node.KindBool && e.BoolVal():
+		return 1, nil
+	case e.Kind() == node.KindBool:
+		return 0, nil
+	case e.Kind() == node.KindInt && !e.IsUint() && !e.IsHuge():
+		return e.IntVal(), nil
+	}
+	return 0, fmt.Errorf("want integer, got %s", e.Kind())
 }
 
 // boolish reads a bool, accepting nil as false and integers as Python truthiness.
@@ -285,7 +316,7 @@ func boolish(r *node.Reader) (bool, error) {
 	case node.KindBool:
 		return e.BoolVal(), nil
 	case node.KindInt:
-		return e.UintVal() != 0, nil
+		return e.IsHuge() || e.UintVal() != 0, nil
 	}
 	return false, fmt.Errorf("want bool, got %s", e.Kind())
 }

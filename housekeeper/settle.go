@@ -56,7 +56,6 @@ func Superseded(origin string, vs []Vector, listed map[string]string) bool {
 // the ticks it made reach a node only from another node that holds them, so a tick no member
 // holds now can never arrive. Every member then marks them known (node.Settle), which lets the
 // purge watermark and convergence go on instead of waiting for ever.
-//
 func Settle(vs []Vector, listed map[string]string) map[string]node.RangeSet {
 	heads := Heads(vs)
 	forgotten := Forgotten(vs)

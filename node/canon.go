@@ -65,6 +65,12 @@ func (r *Reader) canonical(out []byte, depth int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if t == BigIntExtType {
+			// DistKV decodes it as an integer: equal to the same number in any form.
+			if e, err := BigUint(p); err == nil {
+				return AppendElement(out, e), nil
+			}
+		}
 		return append(AppendExtHeader(out, t, len(p)), p...), nil
 	case c == 0xca, c == 0xcb:
 		bits, err := r.floatBits()

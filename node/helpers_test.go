@@ -63,6 +63,16 @@ func randElement(rng *rand.Rand) Element {
 		if rng.IntN(2) == 0 {
 			return Int(int64(rng.Uint64()))
 		}
+		if rng.IntN(3) == 0 {
+			// 2^64 and more (DistKV's ext type 2), 9 to 17 bytes of magnitude
+			mag := make([]byte, 9+rng.IntN(9))
+			for i := range mag {
+				mag[i] = byte(rng.Uint32())
+			}
+			mag[0] |= 1
+			e, _ := BigUint(mag)
+			return e
+		}
 		return Uint(math.MaxInt64 + 1 + rng.Uint64N(math.MaxInt64))
 	case 4:
 		if rng.IntN(2) == 0 {

@@ -92,6 +92,16 @@ func (n *Node) Tick() uint64 { return n.self.highest }
 // Tock returns the Lamport clock.
 func (n *Node) Tock() uint64 { return n.clock }
 
+// NextTock advances the Lamport clock by one and returns it, as DistKV's get_tock does: its
+// clients use the value as an id no other get_tock or write on this node has returned. An
+// exhausted clock stays where it is.
+func (n *Node) NextTock() uint64 {
+	if n.clock < MaxTick {
+		n.clock++
+	}
+	return n.clock
+}
+
 // Stats returns the counters.
 func (n *Node) Stats() Stats { return n.stats }
 

@@ -16,7 +16,7 @@ type Kind uint8
 const (
 	KindNil Kind = iota
 	KindBool
-	KindInt // int64, and uint64 above MaxInt64 (see Element.IsUint)
+	KindInt // int64, uint64 above MaxInt64 (Element.IsUint), 2^64 and more (Element.IsHuge)
 	KindFloat
 	KindString
 	KindBytes
@@ -30,8 +30,9 @@ func (k Kind) String() string {
 type Element struct {
 	kind Kind
 	big  bool   // KindInt holding a uint64 above MaxInt64
+	huge bool   // KindInt of 2^64 or more: str holds its magnitude (bigint.go)
 	num  uint64 // bool (0/1), int64 bits, uint64, or float64 bits
-	str  string // string or bytes
+	str  string // string or bytes; a huge integer's big-endian magnitude
 }
 
 // ErrBadElement reports an element that cannot be part of a path.
@@ -79,12 +80,16 @@ func (e Element) UintVal() uint64   { return e.num }
 func (e Element) FloatVal() float64 { return math.Float64frombits(e.num) }
 func (e Element) StrVal() string    { return e.str }
 
-// Value returns the element as a plain Go value: nil, bool, int64, uint64, float64, string or []byte.
+// Value returns the element as a plain Go value: nil, bool, int64, uint64, *big.Int (2^64 and
+// more), float64, string or []byte.
 func (e Element) Value() any {
 	switch e.kind {
 	case KindBool:
 		return e.BoolVal()
 	case KindInt:
+		if e.huge {
+			return e.BigVal()
+		}
 		if e.big {
 			return e.num
 		}
@@ -108,7 +113,14 @@ func Compare(a, b Element) int {
 	case KindBool:
 		return cmp.Compare(a.num, b.num)
 	case KindInt:
+		// Numeric order: huge (2^64 and more) above uint64 above int64.
 		switch {
+		case a.huge && b.huge:
+			return compareHuge(a.str, b.str)
+		case a.huge:
+			return 1
+		case b.huge:
+			return -1
 		case a.big && b.big:
 			return cmp.Compare(a.num, b.num)
 		case a.big:

@@ -47,7 +47,9 @@ func (p Path) String() string {
 			}
 		case KindInt:
 			b.WriteByte(':')
-			if e.big {
+			if e.huge {
+				b.WriteString(e.BigVal().String())
+			} else if e.big {
 				b.WriteString(strconv.FormatUint(e.num, 10))
 			} else {
 				b.WriteString(strconv.FormatInt(e.IntVal(), 10))
@@ -234,13 +236,7 @@ func parseInt(s string, base int) (Element, error) {
 	if !ok {
 		return Element{}, fmt.Errorf("bad integer %q", s)
 	}
-	if n.IsInt64() {
-		return Int(n.Int64()), nil
-	}
-	if n.IsUint64() {
-		return Uint(n.Uint64()), nil
-	}
-	return Element{}, fmt.Errorf("integer %s does not fit 64 bits", s)
+	return bigElement(n, s)
 }
 
 // evalElement handles DistKV's ":expr" form for the literals that make sense in a path:

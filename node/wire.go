@@ -143,6 +143,9 @@ func AppendElement(b []byte, e Element) []byte {
 	case KindBool:
 		return AppendBool(b, e.BoolVal())
 	case KindInt:
+		if e.huge {
+			return append(AppendExtHeader(b, BigIntExtType, len(e.str)), e.str...)
+		}
 		if e.big {
 			return AppendUint(b, e.num)
 		}

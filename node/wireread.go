@@ -138,7 +138,7 @@ func (r *Reader) Uint() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if e.kind != KindInt || (!e.big && e.IntVal() < 0) {
+	if e.kind != KindInt || e.huge || (!e.big && e.IntVal() < 0) {
 		return 0, wireErr("want unsigned integer, got %s", e.kind)
 	}
 	return e.num, nil
@@ -150,7 +150,7 @@ func (r *Reader) Int() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if e.kind != KindInt || e.big {
+	if e.kind != KindInt || e.big || e.huge {
 		return 0, wireErr("want integer, got %s", e.kind)
 	}
 	return e.IntVal(), nil
@@ -220,6 +220,17 @@ func (r *Reader) Element() (Element, error) {
 			return Element{}, err
 		}
 		return Float(math.Float64frombits(v))
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xc7, 0xc8, 0xc9:
+		// An ext is an element only as DistKV's big integer (ext type 2).
+		r.off--
+		t, p, err := r.ExtHeaderAndPayload()
+		if err != nil {
+			return Element{}, err
+		}
+		if t != BigIntExtType {
+			return Element{}, wireErr("ext type %d is not a scalar path element", t)
+		}
+		return BigUint(p)
 	case 0xd9, 0xda, 0xdb, 0xc4, 0xc5, 0xc6:
 		var w int
 		switch c {

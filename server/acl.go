@@ -28,7 +28,7 @@ func (c *conn) gate(q *clientproto.Request) bool {
 	in := c.sess.loggedIn
 	c.sess.mu.Unlock()
 	if !in {
-		c.refuse(q, errNoAuth)
+		c.refuseReq(q, errNoAuth)
 		return true
 	}
 	switch q.Action {
@@ -47,7 +47,7 @@ func (c *conn) gate(q *clientproto.Request) bool {
 	case "auth_list", "set_auth_typ", clientproto.ActSnapshot, clientproto.ActKeyring,
 		"save", "log", "kill_node": // DistKV's server-side files and dropping an origin
 		if !c.isAdmin() {
-			c.refuse(q, errNotAdmin)
+			c.refuseReq(q, errNotAdmin)
 			return true
 		}
 		switch q.Action {
@@ -64,23 +64,16 @@ func (c *conn) gate(q *clientproto.Request) bool {
 		return true
 	}
 	if err := c.check(q); err != nil {
-		c.refuse(q, err)
+		c.refuseReq(q, err)
 		return true
 	}
 	return false
 }
 
-// refuse answers q with err; a stream request as DistKV's server does it (start, error,
+// refuseReq answers q with err; a stream request as DistKV's server does it (start, error,
 // end), since DistKV's client waits for start first.
-func (c *conn) refuse(q *clientproto.Request, err error) {
-	switch q.Action {
-	case clientproto.ActGetTree, clientproto.ActWatch, "get_tree_internal":
-		c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateStart).Bytes())
-		c.send(errReply(q.Seq, err, c.s.tock()))
-		c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Bytes())
-	default:
-		c.send(errReply(q.Seq, err, c.s.tock()))
-	}
+func (c *conn) refuseReq(q *clientproto.Request, err error) {
+	c.refuse(q.Seq, isStreamAction(q.Action) || q.Action == "get_tree_internal", err)
 }
 
 // isMeta: a path in the nil-rooted meta area, which the normal actions do not reach.

@@ -33,6 +33,9 @@ type Config struct {
 	// WatchQueue is how many events a watch may have pending before it is ended with an
 	// overflow error, so that a slow watcher never blocks writers. Default 4096.
 	WatchQueue int
+	// Qlen is the flow-control window per stream offered in the greeting (DistKV's qlen,
+	// protocol.md "Flow control"). 0: DefaultQlen; negative: none offered.
+	Qlen int
 	// SnapshotEvery writes a snapshot after this many logged updates (0: 100000).
 	SnapshotEvery int
 	// Cluster settings; see the replication docs. Empty GossipAddr: a single node.
@@ -137,6 +140,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.WatchQueue <= 0 {
 		c.WatchQueue = 4096
+	}
+	if c.Qlen == 0 {
+		c.Qlen = DefaultQlen
 	}
 	if c.SnapshotEvery <= 0 {
 		c.SnapshotEvery = 100000

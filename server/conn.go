@@ -29,6 +29,8 @@ type conn struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the writer has stopped
 
+	qlen int // flow-control window agreed in the greeting; 0: none. Reader goroutine only.
+
 	mu      sync.Mutex
 	streams map[uint64]*streamTask
 	wg      sync.WaitGroup
@@ -174,6 +176,9 @@ func (c *conn) serve() {
 	greet := clientproto.NewMsg(0).Str("node", c.s.cfg.Name).Str("origin", c.s.node.Origin()).
 		Uint("tick", c.s.node.Tick()).Uint("tock", c.s.node.Tock())
 	c.s.mu.Unlock()
+	if c.s.cfg.Qlen > 0 {
+		greet.Uint("qlen", uint64(c.s.cfg.Qlen)) // the client answers {seq: 0, qlen}
+	}
 	greet.Key("version")
 	greet.Array(len(Version))
 	for _, v := range Version {
@@ -209,7 +214,7 @@ func (c *conn) serve() {
 		}
 		req, err := clientproto.ParseRequest(b)
 		if err != nil {
-			c.send(errReply(clientproto.PeekSeq(b), err, 0))
+			c.refuse(clientproto.PeekSeq(b), isStreamAction(clientproto.PeekAction(b)), err)
 			continue
 		}
 		c.dispatch(req)
@@ -253,13 +258,32 @@ func isNetErr(err error) bool {
 
 // streamTask is one running stream; a pointer, so that a stream replaced under the same seq
 // does not unregister its successor when it ends.
-type streamTask struct{ cancel context.CancelFunc }
+type streamTask struct {
+	cancel context.CancelFunc
+	win    *window // flow control of a multi-message stream; nil if off
+}
 
 // stream runs fn in its own goroutine, registered under the request's seq so that "stop" can
 // cancel it. Beyond MaxStreams running streams the request gets an error reply instead.
 func (c *conn) stream(seq uint64, fn func(ctx context.Context)) {
+	c.runStream(seq, nil, func(ctx context.Context, _ *streamOut) { fn(ctx) })
+}
+
+// multiStream is stream for an action whose reply is a stream of messages (get_tree, watch):
+// they go out through a streamOut, flow-controlled if agreed, and a refusal is framed by start
+// and end, as DistKV's server does, since DistKV's client waits for start.
+func (c *conn) multiStream(q *clientproto.Request, fn func(ctx context.Context, out *streamOut)) {
+	c.runStream(q.Seq, q, fn)
+}
+
+func (c *conn) runStream(seq uint64, q *clientproto.Request, fn func(ctx context.Context, out *streamOut)) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := &streamTask{cancel: cancel}
+	out := &streamOut{c: c, seq: seq}
+	if n := c.qlenFor(q); q != nil && n > 0 {
+		t.win = newWindow(n)
+		out.win = t.win
+	}
 	c.mu.Lock()
 	old := c.streams[seq]
 	if old == nil && len(c.streams) >= c.s.cfg.MaxStreams {
@@ -267,7 +291,7 @@ func (c *conn) stream(seq uint64, fn func(ctx context.Context)) {
 		cancel()
 		err := fmt.Errorf("%w: %d streams running on this connection, the maximum; stop one first",
 			clientproto.ErrLimit, c.s.cfg.MaxStreams)
-		c.send(errReply(seq, err, c.s.tock()))
+		c.refuse(seq, q != nil, err)
 		return
 	}
 	if old != nil {
@@ -286,8 +310,28 @@ func (c *conn) stream(seq uint64, fn func(ctx context.Context)) {
 			c.mu.Unlock()
 			cancel()
 		}()
-		fn(ctx)
+		fn(ctx, out)
 	}()
+}
+
+// refuse answers a request with an error; framed, between {state: start} and {state: end},
+// numbered as a stream's messages when flow control is on (three fit any window).
+func (c *conn) refuse(seq uint64, framed bool, err error) {
+	if !framed {
+		c.send(errReply(seq, err, c.s.tock()))
+		return
+	}
+	var ws uint64
+	num := func(m *clientproto.Msg) []byte {
+		if c.qlen > 0 {
+			ws++
+			m.Uint("wseq", ws)
+		}
+		return m.Bytes()
+	}
+	c.send(num(clientproto.NewMsg(seq).Str("state", clientproto.StateStart)))
+	c.send(num(errMsg(seq, err, c.s.tock())))
+	c.send(num(clientproto.NewMsg(seq).Str("state", clientproto.StateEnd)))
 }
 
 func (c *conn) stop(seq uint64) bool {
@@ -301,7 +345,9 @@ func (c *conn) stop(seq uint64) bool {
 }
 
 // errReply builds {seq, error, etype, tock}.
-func errReply(seq uint64, err error, tock uint64) []byte {
+func errReply(seq uint64, err error, tock uint64) []byte { return errMsg(seq, err, tock).Bytes() }
+
+func errMsg(seq uint64, err error, tock uint64) *clientproto.Msg {
 	var ce *node.CondError
 	et := clientproto.Etype(err)
 	if errors.As(err, &ce) {
@@ -314,5 +360,5 @@ func errReply(seq uint64, err error, tock uint64) []byte {
 	if tock > 0 {
 		m.Uint("tock", tock)
 	}
-	return m.Bytes()
+	return m
 }

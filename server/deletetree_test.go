@@ -177,3 +177,44 @@ func TestDeleteTreeMidwayFailureSendsEarlierChunks(t *testing.T) {
 		t.Errorf("%d entries left below t, want the 500 of the refused chunk", n)
 	}
 }
+
+// delete_tree with nchain streams one record per deleted entry, as DistKV's: the deletion's
+// chain flattened into node, tick and prev, the old value, the path shortened as in get_tree.
+func TestDeleteTreeNChainRecords(t *testing.T) {
+	s := ptStart(t, Config{})
+	c := s.dial(t)
+	ptSet(c, ptA("d", "a"), 1)
+	ptSet(c, ptA("d", "a", "b"), 2)
+	ptSet(c, ptA("d", "c"), 3)
+	seq := c.send(ptM{"action": "delete_tree", "path": ptA("d"), "nchain": 1})
+	recs := c.streamUntil(seq, "end")
+	want := []struct {
+		path  []any
+		depth uint64
+		old   uint64
+	}{{ptA("a"), 0, 1}, {ptA("b"), 1, 2}, {ptA("c"), 0, 3}}
+	if len(recs) != len(want) {
+		t.Fatalf("records %v", recs)
+	}
+	origin := c.Greeting["origin"]
+	for i, w := range want {
+		r := recs[i]
+		if fmt.Sprint(r["path"]) != fmt.Sprint(w.path) || ptUint(r["depth"]) != w.depth || ptUint(r["old_value"]) != w.old {
+			t.Errorf("record %d: %v, want path %v depth %d old_value %d", i, r, w.path, w.depth, w.old)
+		}
+		if r["node"] != origin || ptUint(r["tick"]) != 4 {
+			t.Errorf("record %d: chain head %v %v, want %v 4 (the deletion)", i, r["node"], r["tick"], origin)
+		}
+		if _, has := r["prev"]; !has || r["prev"] != nil {
+			t.Errorf("record %d: prev %v, want nil (the chain is complete at one link)", i, r["prev"])
+		}
+	}
+	if es := c.streamUntil(c.send(ptM{"action": "get_tree", "path": ptA("d")}), "end"); len(es) != 0 {
+		t.Errorf("entries left: %v", es)
+	}
+	// Without nchain, the count.
+	ptSet(c, ptA("d", "x"), 1)
+	if r := c.ok(ptM{"action": "delete_tree", "path": ptA("d"), "nchain": false}); ptUint(r["changed"]) != 1 {
+		t.Errorf("count reply %v", r)
+	}
+}

@@ -13,8 +13,13 @@ import (
 // dispatch runs one request. Single-reply actions run inline on the reader goroutine.
 func (c *conn) dispatch(q *clientproto.Request) {
 	s := c.s
-	if q.State == clientproto.StateAck || (q.Seq == 0 && q.Action == "") {
-		return // flow-control acks and the client's greeting reply need no answer
+	if q.State == clientproto.StateAck {
+		c.ackStream(q.Seq, q.Ack) // flow control: the client has consumed up to wseq q.Ack
+		return
+	}
+	if q.Seq == 0 && q.Action == "" {
+		c.setQlen(q.Qlen) // the client's answer to the greeting
+		return
 	}
 	if q.State == clientproto.StateEnd && q.Action == "" {
 		c.stop(q.Seq) // DistKV's client ends a streamed request it abandons this way
@@ -32,16 +37,19 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	case clientproto.ActDeleteTree:
 		c.deleteTree(q)
 	case clientproto.ActGetTree:
-		c.stream(q.Seq, func(ctx context.Context) { c.getTree(ctx, q) })
+		c.multiStream(q, func(ctx context.Context, out *streamOut) { c.getTree(ctx, q, out) })
 	case clientproto.ActWatch:
-		c.stream(q.Seq, func(ctx context.Context) { c.watch(ctx, q) })
+		c.multiStream(q, func(ctx context.Context, out *streamOut) { c.watch(ctx, q, out) })
 	case clientproto.ActEnum, clientproto.ActEnumerate:
 		c.send(s.enum(q, c.readable(q)))
 	case clientproto.ActGetState:
 		c.send(s.getState(q))
+	case clientproto.ActEnumNode:
+		// A scan of the whole tree: run it beside the reader.
+		c.stream(q.Seq, func(ctx context.Context) { c.send(s.enumNode(ctx, q)) })
 	case clientproto.ActGetTock:
 		s.mu.Lock()
-		t := s.node.Tock()
+		t := s.node.NextTock()
 		s.mu.Unlock()
 		c.send(clientproto.NewMsg(q.Seq).Uint("tock", t).Bytes())
 	case clientproto.ActSnapshot:
@@ -56,6 +64,11 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	default:
 		c.send(errReply(q.Seq, fmt.Errorf("%w: %q", clientproto.ErrUnknownAction, q.Action), s.tock()))
 	}
+}
+
+// isStreamAction reports whether an action's reply is a stream framed by start and end.
+func isStreamAction(a string) bool {
+	return a == clientproto.ActGetTree || a == clientproto.ActWatch
 }
 
 func (s *Server) tock() uint64 {
@@ -81,10 +94,14 @@ func (s *Server) getValue(q *clientproto.Request) []byte {
 	nc := chainLen(q, 0)
 	var e node.Entry
 	var ok bool
-	if !q.HasPath && q.Node != "" {
+	byTick := !q.HasPath && q.Node != ""
+	if byTick {
 		e, ok = s.node.ByTick(q.Node, q.Tick)
 	} else {
 		e, ok = s.node.Lookup(q.Path)
+	}
+	if ok && byTick {
+		m.Path("path", e.Path) // as DistKV: the caller names an update, not an entry
 	}
 	if ok && e.Value != nil {
 		m.Raw("value", e.Value)
@@ -227,6 +244,11 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 	var parts []ackPart
 	var failed error
 	var failTock uint64
+	// With nchain, as DistKV: a stream of one record per deleted entry instead of a count.
+	var recs *deleteRecords
+	if nc := chainLen(q, 0); nc > 0 {
+		recs = &deleteRecords{seq: q.Seq, nchain: nc, sh: shortener{base: len(q.Path)}}
+	}
 	for {
 		var chs []node.Change
 		s.mu.Lock()
@@ -246,6 +268,7 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 		for _, r := range res {
 			if r.Changed {
 				total++
+				recs.add(r, tock)
 			}
 		}
 		parts = append(parts, ackPart{seq: seq, send: send})
@@ -256,11 +279,19 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 	if len(parts) > 0 {
 		a.seq, a.send, a.more = parts[0].seq, parts[0].send, parts[1:]
 	}
-	if failed != nil {
+	switch {
+	case recs != nil && failed != nil:
+		a.reply, a.errFn = recs.reply(failed, failTock), nil
+		a.done = func(error) { done(failed) }
+	case recs != nil:
+		a.reply, a.errFn = recs.reply(nil, 0), func(err error) []byte {
+			return recs.reply(fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), s.tock())
+		}
+	case failed != nil:
 		// The chunks before still go through the acker, to the log and the peers.
 		a.reply, a.errFn = errReply(q.Seq, failed, failTock), nil
-		a.done = func(err error) { done(failed) }
-	} else {
+		a.done = func(error) { done(failed) }
+	default:
 		a.reply = clientproto.NewMsg(q.Seq).Uint("changed", uint64(total)).Uint("tock", s.tock()).Bytes()
 	}
 	c.acks <- a

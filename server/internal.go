@@ -27,7 +27,7 @@ func (c *conn) internal(q *clientproto.Request) bool {
 		return false
 	}
 	if !c.isAdmin() {
-		c.refuse(q, errNotAdmin)
+		c.refuseReq(q, errNotAdmin)
 		return true
 	}
 	r := *q
@@ -41,7 +41,7 @@ func (c *conn) internal(q *clientproto.Request) bool {
 	case clientproto.ActEnum:
 		c.send(c.s.enum(&r, nil))
 	case clientproto.ActGetTree:
-		c.stream(r.Seq, func(ctx context.Context) { c.getTree(ctx, &r) })
+		c.multiStream(&r, func(ctx context.Context, out *streamOut) { c.getTree(ctx, &r, out) })
 	}
 	return true
 }

@@ -121,9 +121,10 @@ func TestStreamCap(t *testing.T) {
 		}
 		watches = append(watches, seq)
 	}
-	// More streams of any kind get an error reply; the connection stays usable.
+	// More streams of any kind get an error, framed by start and end as DistKV's server
+	// frames a failed stream (its client waits for start); the connection stays usable.
 	for _, act := range []string{"watch", "get_tree", "watch"} {
-		r := c.callErr(ptM{"action": act, "path": ptA("w")}, "limit")
+		r := c.streamErr(ptM{"action": act, "path": ptA("w")}, "limit")
 		if !strings.Contains(r["error"].(string), "3 streams running") {
 			t.Errorf("%s: %v", act, r)
 		}

@@ -306,7 +306,7 @@ func TestProtoNonMapMessage(t *testing.T) {
 	c.callErr(ptM{"action": "get_value", "path": "a.b"}, "request")
 	c.callErr(ptM{"action": "get_value", "path": ptA(ptM{"x": 1})}, "request")
 	c.callErr(ptM{"action": "get_value", "path": ptA("a"), "nchain": "three"}, "request")
-	c.callErr(ptM{"action": "watch", "path": ptA("a"), "fetch": "yes"}, "request")
+	c.streamErr(ptM{"action": "watch", "path": ptA("a"), "fetch": "yes"}, "request") // framed, as any stream
 	c.callErr(ptM{"action": "set_value", "path": ptA("a"), "value": 1, "chain": "head"}, "request")
 	ptStillServes(t, c, "after bad fields")
 	// No stray replies.

@@ -18,21 +18,26 @@ type shortener struct {
 	prev node.Path
 }
 
-func (sh *shortener) entry(seq uint64, e node.Entry, nchain int) []byte {
-	rel := e.Path[sh.base:]
-	d := 0
-	for d < len(rel) && d < len(sh.prev) && rel[d] == sh.prev[d] {
-		d++
-	}
-	sh.prev = rel
-	m := clientproto.NewMsg(seq).Path("path", rel[d:]).Uint("depth", uint64(d))
+func (sh *shortener) entry(seq uint64, e node.Entry, nchain int) *clientproto.Msg {
+	m := sh.path(clientproto.NewMsg(seq), e.Path)
 	if e.Value != nil {
 		m.Raw("value", e.Value)
 	}
 	if nchain > 0 && e.HasData {
 		m.ChainN("chain", e.Chain, nchain)
 	}
-	return m.Uint("tock", e.Tock).Bytes()
+	return m.Uint("tock", e.Tock)
+}
+
+// path adds path and depth for p, shortened against the previous one.
+func (sh *shortener) path(m *clientproto.Msg, p node.Path) *clientproto.Msg {
+	rel := p[sh.base:]
+	d := 0
+	for d < len(rel) && d < len(sh.prev) && rel[d] == sh.prev[d] {
+		d++
+	}
+	sh.prev = rel
+	return m.Path("path", rel[d:]).Uint("depth", uint64(d))
 }
 
 // walkChunks walks the subtree at p in chunks, holding the lock for one chunk at a time, and
@@ -58,15 +63,15 @@ func (s *Server) walkChunks(ctx context.Context, p node.Path, o node.WalkOptions
 	}
 }
 
-func (c *conn) getTree(ctx context.Context, q *clientproto.Request) {
-	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateStart).Bytes())
+func (c *conn) getTree(ctx context.Context, q *clientproto.Request, out *streamOut) {
+	out.state(ctx, clientproto.StateStart)
 	sh := shortener{base: len(q.Path)}
 	nc := chainLen(q, 0)
 	o := node.WalkOptions{MinDepth: q.MinDepth, MaxDepth: q.MaxDepth, Empty: q.Empty}
 	c.s.walkChunks(ctx, q.Path, o, func(e node.Entry) bool {
-		return !c.visible(q, e.Path) || c.send(sh.entry(q.Seq, e, nc))
+		return !c.visible(q, e.Path) || out.send(ctx, sh.entry(q.Seq, e, nc))
 	})
-	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Bytes())
+	out.end(ctx)
 }
 
 // watchQ is one watch's bounded event queue. The node's lock holder pushes without blocking;
@@ -93,7 +98,7 @@ func (s *Server) routeLocked(ev node.Event) {
 	}
 }
 
-func (c *conn) watch(ctx context.Context, q *clientproto.Request) {
+func (c *conn) watch(ctx context.Context, q *clientproto.Request, out *streamOut) {
 	s := c.s
 	id := s.nextWatch.Add(1)
 	wq := &watchQ{ch: make(chan node.Event, s.cfg.WatchQueue), overflow: make(chan struct{})}
@@ -111,7 +116,7 @@ func (c *conn) watch(ctx context.Context, q *clientproto.Request) {
 		s.mu.Unlock()
 	}()
 
-	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateStart).Bytes())
+	out.state(ctx, clientproto.StateStart)
 	sh := shortener{base: len(q.Path)}
 	nc := chainLen(q, 0)
 	if q.Fetch {
@@ -122,9 +127,9 @@ func (c *conn) watch(ctx context.Context, q *clientproto.Request) {
 			if e.Tock > startTock || !c.visible(q, e.Path) {
 				return true
 			}
-			return c.send(sh.entry(q.Seq, e, nc))
+			return out.send(ctx, sh.entry(q.Seq, e, nc))
 		})
-		c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateUptodate).Bytes())
+		out.state(ctx, clientproto.StateUptodate)
 	}
 	for {
 		select {
@@ -132,14 +137,14 @@ func (c *conn) watch(ctx context.Context, q *clientproto.Request) {
 			if !c.visible(q, ev.Entry.Path) {
 				continue // a watcher never sees what it may not read
 			}
-			if !c.send(sh.entry(q.Seq, ev.Entry, nc)) {
+			if !out.send(ctx, sh.entry(q.Seq, ev.Entry, nc)) {
 				return
 			}
 		case <-wq.overflow:
 			// Deliver what was queued, then say the watch is over and why.
 			for len(wq.ch) > 0 {
 				if e := (<-wq.ch).Entry; c.visible(q, e.Path) {
-					c.send(sh.entry(q.Seq, e, nc))
+					out.send(ctx, sh.entry(q.Seq, e, nc))
 				}
 			}
 			err := fmt.Errorf("%w: more than %d events pending; watch again", clientproto.ErrWatchOverflow, s.cfg.WatchQueue)
@@ -148,11 +153,11 @@ func (c *conn) watch(ctx context.Context, q *clientproto.Request) {
 				err = fmt.Errorf("%w: %s", clientproto.ErrWatchOverflow, wq.reason)
 			}
 			s.mu.Unlock()
-			c.send(errReply(q.Seq, err, s.tock()))
-			c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Bytes())
+			out.send(ctx, errMsg(q.Seq, err, s.tock()))
+			out.end(ctx)
 			return
 		case <-ctx.Done():
-			c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Bytes())
+			out.end(ctx)
 			return
 		}
 	}

@@ -253,6 +253,21 @@ func (c *ptConn) callErr(m map[string]any, etype string) map[string]any {
 	return r
 }
 
+// streamErr sends a stream request and expects start, an error with the etype, then end.
+func (c *ptConn) streamErr(m map[string]any, etype string) map[string]any {
+	c.tb.Helper()
+	seq := c.send(m)
+	if first := c.next(seq); first["state"] != "start" {
+		c.tb.Fatalf("stream %d: first message %v, want state start", seq, first)
+	}
+	r := c.next(seq)
+	ptCheckErr(c.tb, r, seq, etype)
+	if last := c.next(seq); last["state"] != "end" {
+		c.tb.Errorf("stream %d: after the error %v, want state end", seq, last)
+	}
+	return r
+}
+
 func ptCheckErr(tb testing.TB, r map[string]any, seq uint64, etype string) {
 	tb.Helper()
 	if ptUint(r["seq"]) != seq {

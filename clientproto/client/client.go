@@ -39,7 +39,13 @@ type Client struct {
 	ServerOrigin string
 	authMethods  []string
 	boxKey       *[32]byte // DistKV's DH secret, once agreed (under mu)
+	// qlen is the flow-control window agreed with the server (0: none): streams ack what
+	// their reader has taken, so the server never has more than qlen-1 messages in flight.
+	qlen uint64
 }
+
+// clientQlen is the most the client buffers per stream, DistKV's client default.
+const clientQlen = 10
 
 // call collects the replies to one request. Streams may get many.
 type call struct {
@@ -100,6 +106,14 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	}
 	c.ServerNode = m.Node
 	c.ServerOrigin, _ = node.StringField(m.Raw, "origin")
+	if m.Qlen > 0 {
+		// As DistKV's client: answer with the window, the smaller of the two.
+		c.qlen = uint64(max(min(m.Qlen, clientQlen), 4))
+		if err := c.writeMsg(clientproto.NewMsg(0).Uint("qlen", c.qlen)); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	c.authMethods = parseMethods(m.Raw)
 	if err := c.login(ctx, &o); err != nil {
 		c.Close()
@@ -185,6 +199,14 @@ func (c *Client) send(m *clientproto.Msg, seq uint64, stream bool) (*call, error
 	}
 	c.pending[seq] = p
 	c.mu.Unlock()
+	if err := c.writeMsg(m); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// writeMsg sends one message.
+func (c *Client) writeMsg(m *clientproto.Msg) error {
 	c.wmu.Lock()
 	_, err := c.bw.Write(m.Bytes())
 	if err == nil {
@@ -193,9 +215,9 @@ func (c *Client) send(m *clientproto.Msg, seq uint64, stream bool) (*call, error
 	c.wmu.Unlock()
 	if err != nil {
 		c.fail(err)
-		return nil, c.Err()
+		return c.Err()
 	}
-	return p, nil
+	return nil
 }
 
 func (c *Client) forget(seq uint64) {

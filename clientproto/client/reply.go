@@ -28,6 +28,8 @@ type reply struct {
 	Tock     uint64
 	Result   []byte // raw
 	Node     string
+	Wseq     uint64 // flow control: the number of a stream message
+	Qlen     int    // the greeting's flow-control window
 	Raw      []byte // the whole message
 }
 
@@ -82,6 +84,12 @@ func parseReply(b []byte) (*reply, error) {
 			m.Result, err = r.Raw()
 		case "node":
 			m.Node, err = r.Str()
+		case "wseq":
+			m.Wseq, err = r.Uint()
+		case "qlen":
+			var v int64
+			v, err = r.Int()
+			m.Qlen = int(max(v, 0))
 		default:
 			_, err = r.Raw()
 		}

@@ -46,14 +46,16 @@ func (o TreeOptions) apply(m *clientproto.Msg) {
 // Stream is a running streamed request. Next returns entries until the stream ends with
 // io.EOF-like ErrEnd.
 type Stream struct {
-	c        *Client
-	seq      uint64
-	p        *call
-	base     node.Path
-	prev     node.Path
-	started  bool
-	ended    bool
-	Uptodate bool // set once a watch's initial fetch is complete
+	c       *Client
+	seq     uint64
+	p       *call
+	base    node.Path
+	prev    node.Path
+	started bool
+	ended   bool
+	// flow control (DistKV's DelayedRead): the highest wseq taken and the last one acked
+	seen, acked uint64
+	Uptodate    bool // set once a watch's initial fetch is complete
 }
 
 // ErrEnd is returned by Next when the server ended the stream.
@@ -104,6 +106,9 @@ func (s *Stream) Next(ctx context.Context) (Entry, error) {
 		if err != nil {
 			return Entry{}, err
 		}
+		if err := s.taken(r.Wseq); err != nil {
+			return Entry{}, err
+		}
 		if r.HasError {
 			s.finish()
 			return Entry{}, r.err()
@@ -135,6 +140,22 @@ func (s *Stream) Next(ctx context.Context) (Entry, error) {
 		}
 		return e, nil
 	}
+}
+
+// taken acks, as DistKV's client, once the reader has taken more than a third of the window
+// since the last ack: the server sends on while the caller keeps up, and pauses the stream
+// while it does not.
+func (s *Stream) taken(wseq uint64) error {
+	q := s.c.qlen
+	if q == 0 || wseq == 0 {
+		return nil
+	}
+	s.seen = max(s.seen, wseq)
+	if s.seen-s.acked <= q/3 {
+		return nil
+	}
+	s.acked = s.seen
+	return s.c.writeMsg(clientproto.NewMsg(s.seq).Str("state", clientproto.StateAck).Uint("ack", s.seen))
 }
 
 // ErrUptodate marks the end of a watch's initial fetch.
