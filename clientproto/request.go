@@ -23,6 +23,8 @@ const (
 	ActSnapshot    = "snapshot" // distkv: write a snapshot now (server-local)
 	ActKeyring     = "keyring"  // distkv: list, install, use, remove cluster keys (cluster-wide)
 	ActEnumNode    = "enum_node"
+	ActMsgSend     = "msg_send"
+	ActMsgMonitor  = "msg_monitor"
 )
 
 // Stream states.

@@ -47,6 +47,10 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	case clientproto.ActEnumNode:
 		// A scan of the whole tree: run it beside the reader.
 		c.stream(q.Seq, func(ctx context.Context) { c.send(s.enumNode(ctx, q)) })
+	case clientproto.ActMsgSend:
+		c.send(s.msgSend(q))
+	case clientproto.ActMsgMonitor:
+		c.multiStream(q, func(ctx context.Context, out *streamOut) { c.msgMonitor(ctx, q, out) })
 	case clientproto.ActGetTock:
 		s.mu.Lock()
 		t := s.node.NextTock()
@@ -68,7 +72,7 @@ func (c *conn) dispatch(q *clientproto.Request) {
 
 // isStreamAction reports whether an action's reply is a stream framed by start and end.
 func isStreamAction(a string) bool {
-	return a == clientproto.ActGetTree || a == clientproto.ActWatch
+	return a == clientproto.ActGetTree || a == clientproto.ActWatch || a == clientproto.ActMsgMonitor
 }
 
 func (s *Server) tock() uint64 {

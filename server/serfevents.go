@@ -109,6 +109,10 @@ func (c *cluster) onEvent(ev gossip.Event) {
 			if err := c.s.seeHeads(heads); err != nil {
 				c.s.log.Warn("refused a heads event", "ltime", e.LTime, "err", err)
 			}
+		case eventMsg:
+			if err := c.s.onMsgEvent(e.Payload); err != nil {
+				c.s.log.Warn("bad message event", "err", err)
+			}
 		case eventClock:
 			c.onBeacon(e.Payload)
 		}

@@ -40,6 +40,7 @@ type Server struct {
 	mu      sync.Mutex
 	node    *node.Node
 	watches map[uint64]*watchQ
+	msgs    msgHub     // msg_monitor streams
 	repl    Replicator // nil: single node; set under mu once caught up (store.recover reads it)
 	logErr  error      // sticky error of the event log (e.g. disk full): writes refused
 	cluster *cluster   // nil: a single node
