@@ -100,6 +100,7 @@ func TestMsgCluster(t *testing.T) {
 	if m, err := prefix.Next(ctx); err != nil || !bytes.Equal(m.Data, marker) {
 		t.Fatalf("prefix monitor: %x, %v; want the marker only", m.Data, err)
 	}
+	t.Logf("message budget: %d bytes", c.Node(0).MaxMsgPayload())
 	big := enc(t, bytes.Repeat([]byte{1}, c.Node(0).MaxMsgPayload()))
 	if err := c.Client(0).MsgSend(ctx, topic, big); !errors.Is(err, clientproto.ErrValueTooLarge) {
 		t.Fatalf("oversized message: %v, want ErrValueTooLarge", err)
