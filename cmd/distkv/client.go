@@ -45,6 +45,7 @@ func (e *cliEnv) clientCommand() *cli.Command {
 			e.authCommand(),
 			e.aclCommand(),
 			e.internalCommand(),
+			e.msgCommand(),
 			{
 				Name:      "get",
 				Usage:     "print the value at PATH",
