@@ -46,6 +46,7 @@ func (e *cliEnv) clientCommand() *cli.Command {
 			e.aclCommand(),
 			e.internalCommand(),
 			e.msgCommand(),
+			e.nodeCommand(),
 			{
 				Name:      "get",
 				Usage:     "print the value at PATH",
