@@ -25,6 +25,7 @@ const (
 	ActEnumNode    = "enum_node"
 	ActMsgSend     = "msg_send"
 	ActMsgMonitor  = "msg_monitor"
+	ActSave        = "save"
 )
 
 // Stream states.
@@ -79,6 +80,9 @@ type Request struct {
 	// keyring: the operation ("op") and the base64 key ("key")
 	KeyringOp string
 	Key       string
+	// File is save's path: a server-side file name, where the other actions have a node.Path.
+	File    string
+	pathErr error // a string path, an error unless the action is save
 	// Extra holds the raw values of the keys not parsed above (auth, ACL and meta-area
 	// actions read theirs from here).
 	Extra map[string][]byte
@@ -94,6 +98,9 @@ func ParseRequest(b []byte) (*Request, error) {
 	}
 	if r.Len() != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadRequest, r.Len())
+	}
+	if req.pathErr != nil && req.Action != ActSave {
+		return nil, fmt.Errorf("%w: field %q: %v", ErrBadRequest, "path", req.pathErr)
 	}
 	return req, nil
 }
@@ -132,8 +139,15 @@ func (q *Request) field(r *node.Reader, key string) error {
 		}
 		q.State, err = r.Str()
 	case "path":
-		q.Path, err = r.Path()
+		var v []byte
+		if v, err = r.Raw(); err != nil {
+			return err
+		}
+		q.Path, err = node.NewReader(v).Path()
 		q.HasPath = err == nil
+		if s, e := node.NewReader(v).Str(); err != nil && e == nil {
+			q.File, q.pathErr, err = s, err, nil // decided once the action is known
+		}
 	case "nchain":
 		if r.IsNil() {
 			return nil

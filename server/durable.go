@@ -323,23 +323,9 @@ func (st *store) snapshot() (string, error) {
 		return "", err
 	}
 	defer w.Abort()
-	var after node.Path
-	for {
-		if st.stopping() {
-			return "", errStopping // the file is removed; the older snapshots and the log stay
-		}
-		var batch []*node.Update
-		s.mu.Lock()
-		after = s.node.Entries(after, 4096, func(u *node.Update) { batch = append(batch, u) })
-		s.mu.Unlock()
-		for _, u := range batch {
-			if err := w.Add(u); err != nil {
-				return "", err
-			}
-		}
-		if after == nil {
-			break
-		}
+	// On errStopping the file is removed; the older snapshots and the log stay.
+	if err := s.copyEntries(w, st.stopping); err != nil {
+		return "", err
 	}
 	if err := w.Commit(); err != nil {
 		return "", err

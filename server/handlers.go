@@ -59,6 +59,9 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	case clientproto.ActSnapshot:
 		// Writing a snapshot reads the whole tree: run it beside the reader.
 		c.stream(q.Seq, func(ctx context.Context) { c.send(s.snapshotNow(q.Seq)) })
+	case clientproto.ActSave:
+		// Reads the whole tree: beside the reader, as snapshot.
+		c.stream(q.Seq, func(ctx context.Context) { c.send(s.save(ctx, q)) })
 	case clientproto.ActKeyring:
 		// Serf's key manager waits for every member's answer: run it beside the reader.
 		c.stream(q.Seq, func(ctx context.Context) { c.send(s.keyring(q)) })

@@ -221,3 +221,21 @@ func (c *Client) SnapshotNow(ctx context.Context) (string, error) {
 	}
 	return "", fmt.Errorf("%w: snapshot reply without file", clientproto.ErrServer)
 }
+
+// Save makes the server write the whole tree as a snapshot file at path, an absolute name on
+// the server's file system that must not exist yet (DistKV's save). It returns the entries
+// written.
+func (c *Client) Save(ctx context.Context, path string) (uint64, error) {
+	m, seq := c.newReq(clientproto.ActSave)
+	m.Str("path", path)
+	r, err := c.request(ctx, m, seq)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := rawField(r.Raw, "entries")
+	v, err := node.NewReader(n).Uint()
+	if err != nil {
+		return 0, fmt.Errorf("%w: save reply without entries", clientproto.ErrServer)
+	}
+	return v, nil
+}
