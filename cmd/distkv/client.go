@@ -47,6 +47,7 @@ func (e *cliEnv) clientCommand() *cli.Command {
 			e.internalCommand(),
 			e.msgCommand(),
 			e.nodeCommand(),
+			e.saveCommand(),
 			{
 				Name:      "get",
 				Usage:     "print the value at PATH",
