@@ -93,3 +93,20 @@ func BenchmarkDecodeUpdate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPlausible: the check a server makes of every remote update before Apply, on a
+// single-op update with a 2-link chain (it must not allocate when the update is plausible).
+func BenchmarkPlausible(b *testing.B) {
+	n := New(Config{Origin: "bench~1"})
+	n.SeeHead("node-a~3", 123456)
+	n.SeeHead("node-b~1", 77)
+	n.SeeTock(987654)
+	u := single("node-a~3", 123457, 987655, Path{String("bench"), String("dir07"), Int(4242)}, benchValue, Chain{{"node-a~3", 123400}, {"node-b~1", 77}})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := n.Plausible(u); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
