@@ -17,45 +17,31 @@ type Settle struct {
 
 // AppendSettles encodes `[[origin, rangeset]...]`.
 func AppendSettles(b []byte, ss []Settle) []byte {
-	b = node.AppendArrayLen(b, len(ss))
-	for _, x := range ss {
-		b = node.AppendString(node.AppendArrayLen(b, 2), x.Origin)
-		b = x.Ticks.AppendMsgpack(b)
-	}
-	return b
+	return appendArray(b, ss, func(b []byte, x Settle) []byte {
+		return x.Ticks.AppendMsgpack(node.AppendString(node.AppendArrayLen(b, 2), x.Origin))
+	})
 }
 
 func DecodeSettles(b []byte) ([]Settle, error) {
 	r := node.NewReader(b)
-	n, err := r.ArrayLen()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Settle, 0, min(n, 1024))
-	for range n {
-		var x Settle
+	out, err := readArray(r, 0, func(r *node.Reader) (x Settle, err error) {
 		if err = fields(r, 2); err != nil {
-			return nil, err
+			return x, err
 		}
 		if x.Origin, err = r.Str(); err != nil {
-			return nil, err
+			return x, err
 		}
-		if x.Ticks, err = r.RangeSet(); err != nil {
-			return nil, err
-		}
-		out = append(out, x)
+		x.Ticks, err = r.RangeSet()
+		return x, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, trailing(r)
 }
 
 // AppendOrigins encodes a list of origin names (Forget's body).
-func AppendOrigins(b []byte, os []string) []byte {
-	b = node.AppendArrayLen(b, len(os))
-	for _, o := range os {
-		b = node.AppendString(b, o)
-	}
-	return b
-}
+func AppendOrigins(b []byte, os []string) []byte { return appendArray(b, os, node.AppendString) }
 
 func DecodeOrigins(b []byte) ([]string, error) {
 	r := node.NewReader(b)
@@ -66,21 +52,7 @@ func DecodeOrigins(b []byte) ([]string, error) {
 	return os, trailing(r)
 }
 
-func readOrigins(r *node.Reader) ([]string, error) {
-	n, err := r.ArrayLen()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, min(n, 1024))
-	for range n {
-		o, err := r.Str()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, nil
-}
+func readOrigins(r *node.Reader) ([]string, error) { return readArray(r, 0, (*node.Reader).Str) }
 
 // MaxDigestChildren bounds the children of one DigestReply; a larger directory is read in
 // pages (DigestReq.After).
@@ -137,17 +109,12 @@ type DigestReply struct {
 // Append encodes `[[hi, lo], [[element, hi, lo, leaf]...], more]`.
 func (d DigestReply) Append(b []byte) []byte {
 	b = appendDigest(node.AppendArrayLen(b, 3), d.Own)
-	b = node.AppendArrayLen(b, len(d.Children))
-	for _, c := range d.Children {
+	b = appendArray(b, d.Children, func(b []byte, c node.ChildDigest) []byte {
 		b = node.AppendElement(node.AppendArrayLen(b, 4), c.Name)
 		b = node.AppendUint(node.AppendUint(b, c.Digest[0]), c.Digest[1])
-		b = node.AppendBool(b, c.Leaf)
-	}
+		return node.AppendBool(b, c.Leaf)
+	})
 	return node.AppendBool(b, d.More)
-}
-
-func appendDigest(b []byte, d [2]uint64) []byte {
-	return node.AppendUint(node.AppendUint(node.AppendArrayLen(b, 2), d[0]), d[1])
 }
 
 func DecodeDigestReply(b []byte) (d DigestReply, err error) {
@@ -155,41 +122,27 @@ func DecodeDigestReply(b []byte) (d DigestReply, err error) {
 	if err = fields(r, 3); err != nil {
 		return d, err
 	}
-	if err = fields(r, 2); err != nil {
+	if d.Own, err = readDigest(r); err != nil {
 		return d, err
 	}
-	if d.Own[0], err = r.Uint(); err != nil {
-		return d, err
-	}
-	if d.Own[1], err = r.Uint(); err != nil {
-		return d, err
-	}
-	n, err := r.ArrayLen()
-	if err != nil {
-		return d, err
-	}
-	if n > MaxDigestChildren {
-		return d, fmt.Errorf("%w: %d children, at most %d", node.ErrWire, n, MaxDigestChildren)
-	}
-	d.Children = make([]node.ChildDigest, 0, min(n, 256))
-	for range n {
-		var c node.ChildDigest
+	d.Children, err = readArray(r, MaxDigestChildren, func(r *node.Reader) (c node.ChildDigest, err error) {
 		if err = fields(r, 4); err != nil {
-			return d, err
+			return c, err
 		}
 		if c.Name, err = r.Element(); err != nil {
-			return d, err
+			return c, err
 		}
 		if c.Digest[0], err = r.Uint(); err != nil {
-			return d, err
+			return c, err
 		}
 		if c.Digest[1], err = r.Uint(); err != nil {
-			return d, err
+			return c, err
 		}
-		if c.Leaf, err = r.Bool(); err != nil {
-			return d, err
-		}
-		d.Children = append(d.Children, c)
+		c.Leaf, err = r.Bool()
+		return c, err
+	})
+	if err != nil {
+		return d, err
 	}
 	d.More, err = r.Bool()
 	return d, err
@@ -260,11 +213,4 @@ func DecodeEntries(b []byte) (e Entries, err error) {
 	}
 	e.Next, err = readOptPath(r)
 	return e, err
-}
-
-func trailing(r *node.Reader) error {
-	if r.Len() != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", node.ErrWire, r.Len())
-	}
-	return nil
 }

@@ -120,3 +120,17 @@ func FuzzDecodeAntiEntropy(f *testing.F) {
 		}
 	})
 }
+
+// TestDigestReplyLimit: a reply of MaxDigestChildren children decodes, one more is refused.
+func TestDigestReplyLimit(t *testing.T) {
+	for _, n := range []int{MaxDigestChildren, MaxDigestChildren + 1} {
+		d := DigestReply{Children: make([]node.ChildDigest, n)}
+		for i := range d.Children {
+			d.Children[i].Name = node.Int(int64(i))
+		}
+		got, err := DecodeDigestReply(d.Append(nil))
+		if ok := n <= MaxDigestChildren; (err == nil) != ok || (ok && len(got.Children) != n) {
+			t.Errorf("%d children: %d decoded, err %v", n, len(got.Children), err)
+		}
+	}
+}

@@ -97,37 +97,21 @@ func DecodeHello(b []byte) (h Hello, err error) {
 
 // AppendUpdates encodes a batch of updates.
 func AppendUpdates(b []byte, us []*node.Update) []byte {
-	b = node.AppendArrayLen(b, len(us))
-	for _, u := range us {
-		b = u.AppendMsgpack(b)
-	}
-	return b
+	return appendArray(b, us, func(b []byte, u *node.Update) []byte { return u.AppendMsgpack(b) })
 }
 
 // DecodeUpdates decodes a batch of updates.
 func DecodeUpdates(b []byte) ([]*node.Update, error) {
 	r := node.NewReader(b)
 	us, err := readUpdates(r)
-	if err == nil && r.Len() != 0 {
-		err = fmt.Errorf("%w: trailing bytes", node.ErrWire)
+	if err == nil {
+		err = trailing(r)
 	}
 	return us, err
 }
 
 func readUpdates(r *node.Reader) ([]*node.Update, error) {
-	n, err := r.ArrayLen()
-	if err != nil {
-		return nil, err
-	}
-	us := make([]*node.Update, 0, min(n, 1024))
-	for i := 0; i < n; i++ {
-		u, err := r.Update()
-		if err != nil {
-			return nil, err
-		}
-		us = append(us, u)
-	}
-	return us, nil
+	return readArray(r, 0, (*node.Reader).Update)
 }
 
 func (p Pull) Append(b []byte) []byte {
@@ -154,12 +138,9 @@ func (p PullReply) Append(b []byte) []byte {
 
 func DecodePullReply(b []byte) (p PullReply, err error) {
 	r := node.NewReader(b)
-	n, err := r.ArrayLen()
+	n, err := countFields(r, 3) // the purge watermark, 4th, came later
 	if err != nil {
 		return p, err
-	}
-	if n < 3 { // the purge watermark, 4th, came later
-		return p, fmt.Errorf("%w: %d fields, want 3", node.ErrWire, n)
 	}
 	if p.Origin, err = r.Str(); err != nil {
 		return p, err
@@ -204,20 +185,16 @@ func (v Vector) Append(b []byte) []byte {
 	}
 	b = appendTicks(b, v.Highest)
 	b = appendTicks(b, v.Purge)
-	b = node.AppendUint(node.AppendUint(node.AppendArrayLen(b, 2), v.Digest[0]), v.Digest[1])
-	b = node.AppendUint(b, v.Tock)
+	b = node.AppendUint(appendDigest(b, v.Digest), v.Tock)
 	b = node.AppendBool(b, v.Ready)
 	return AppendOrigins(b, v.Forgotten)
 }
 
 func DecodeVector(b []byte) (v Vector, err error) {
 	r := node.NewReader(b)
-	n, err := r.ArrayLen()
+	n, err := countFields(r, 8) // forgotten, 9th, came later
 	if err != nil {
 		return v, err
-	}
-	if n < 8 { // forgotten, 9th, came later
-		return v, fmt.Errorf("%w: %d fields, want 8", node.ErrWire, n)
 	}
 	if v.Name, err = r.Str(); err != nil {
 		return v, err
@@ -234,13 +211,7 @@ func DecodeVector(b []byte) (v Vector, err error) {
 	if v.Purge, err = r.TickMap(); err != nil {
 		return v, err
 	}
-	if err = fields(r, 2); err != nil {
-		return v, err
-	}
-	if v.Digest[0], err = r.Uint(); err != nil {
-		return v, err
-	}
-	if v.Digest[1], err = r.Uint(); err != nil {
+	if v.Digest, err = readDigest(r); err != nil {
 		return v, err
 	}
 	if v.Tock, err = r.Uint(); err != nil {
@@ -255,39 +226,26 @@ func DecodeVector(b []byte) (v Vector, err error) {
 
 // AppendRepairs encodes a list of repairs.
 func AppendRepairs(b []byte, rs []Repair) []byte {
-	b = node.AppendArrayLen(b, len(rs))
-	for _, x := range rs {
+	return appendArray(b, rs, func(b []byte, x Repair) []byte {
 		b = node.AppendString(node.AppendArrayLen(b, 3), x.Origin)
-		b = x.Ticks.AppendMsgpack(b)
-		b = node.AppendString(b, x.From)
-	}
-	return b
+		return node.AppendString(x.Ticks.AppendMsgpack(b), x.From)
+	})
 }
 
 func DecodeRepairs(b []byte) ([]Repair, error) {
-	r := node.NewReader(b)
-	n, err := r.ArrayLen()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Repair, 0, min(n, 1024))
-	for i := 0; i < n; i++ {
-		var x Repair
+	return readArray(node.NewReader(b), 0, func(r *node.Reader) (x Repair, err error) {
 		if err = fields(r, 3); err != nil {
-			return nil, err
+			return x, err
 		}
 		if x.Origin, err = r.Str(); err != nil {
-			return nil, err
+			return x, err
 		}
 		if x.Ticks, err = r.RangeSet(); err != nil {
-			return nil, err
+			return x, err
 		}
-		if x.From, err = r.Str(); err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	return out, nil
+		x.From, err = r.Str()
+		return x, err
+	})
 }
 
 // AppendWatermark and DecodeWatermark carry a purge watermark.
@@ -299,12 +257,73 @@ func DecodeWatermark(b []byte) (map[string]uint64, error) { return node.NewReade
 // at the end; readers of this version ignore them by decoding only what they know, which is
 // why every message here ends with its last known field).
 func fields(r *node.Reader, n int) error {
+	_, err := countFields(r, n)
+	return err
+}
+
+// countFields is fields returning how many items the array has, for a message that added
+// fields at its end: it decodes them only when they are there.
+func countFields(r *node.Reader, n int) (int, error) {
 	m, err := r.ArrayLen()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if m < n {
-		return fmt.Errorf("%w: %d fields, want %d", node.ErrWire, m, n)
+		return 0, fmt.Errorf("%w: %d fields, want %d", node.ErrWire, m, n)
+	}
+	return m, nil
+}
+
+// appendArray encodes xs as an array, each item by f.
+func appendArray[T any](b []byte, xs []T, f func([]byte, T) []byte) []byte {
+	b = node.AppendArrayLen(b, len(xs))
+	for _, x := range xs {
+		b = f(b, x)
+	}
+	return b
+}
+
+// readArray decodes an array, each item by read, of at most limit items (<= 0: any). It
+// reserves room for no more than 1024 items before reading them: a count read from a peer
+// costs memory only as its items arrive.
+func readArray[T any](r *node.Reader, limit int, read func(*node.Reader) (T, error)) ([]T, error) {
+	n, err := r.ArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 && n > limit {
+		return nil, fmt.Errorf("%w: %d items, at most %d", node.ErrWire, n, limit)
+	}
+	out := make([]T, 0, min(n, 1024))
+	for range n {
+		x, err := read(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// appendDigest and readDigest carry a digest as `[hi, lo]`.
+func appendDigest(b []byte, d [2]uint64) []byte {
+	return node.AppendUint(node.AppendUint(node.AppendArrayLen(b, 2), d[0]), d[1])
+}
+
+func readDigest(r *node.Reader) (d [2]uint64, err error) {
+	if err = fields(r, 2); err != nil {
+		return d, err
+	}
+	if d[0], err = r.Uint(); err != nil {
+		return d, err
+	}
+	d[1], err = r.Uint()
+	return d, err
+}
+
+func trailing(r *node.Reader) error {
+	if r.Len() != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", node.ErrWire, r.Len())
 	}
 	return nil
 }
