@@ -1,24 +1,10 @@
 package node
 
 import (
-	"runtime"
 	"testing"
-)
 
-// allocated returns the fewest bytes fn allocated in a few runs (a stray allocation of the
-// runtime may land in one of them).
-func allocated(fn func()) uint64 {
-	best := ^uint64(0)
-	for i := 0; i < 3; i++ {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		fn()
-		runtime.ReadMemStats(&after)
-		best = min(best, after.TotalAlloc-before.TotalAlloc)
-	}
-	return best
-}
+	"github.com/distkv/distkv/internal/alloctest"
+)
 
 // hostileUpdate is an update whose op count claims every byte of a body of size bytes, the
 // rest being filler that is not an op: the decoder must fail having allocated in proportion
@@ -51,7 +37,7 @@ func TestDecodeAllocationBoundedByInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		var err error
-		got := allocated(func() { err = tc.run(tc.in) })
+		got := alloctest.Bytes(func() { err = tc.run(tc.in) })
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: err %v, want ok=%v", tc.name, err, tc.ok)
 		}

@@ -3,26 +3,12 @@ package wire
 import (
 	"bufio"
 	"bytes"
-	"runtime"
 	"testing"
 
 	"github.com/distkv/distkv/gossip"
+	"github.com/distkv/distkv/internal/alloctest"
 	"github.com/distkv/distkv/node"
 )
-
-// allocated returns the fewest bytes fn allocated in a few runs.
-func allocated(fn func()) uint64 {
-	best := ^uint64(0)
-	for i := 0; i < 3; i++ {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		fn()
-		runtime.ReadMemStats(&after)
-		best = min(best, after.TotalAlloc-before.TotalAlloc)
-	}
-	return best
-}
 
 // hostileBody is a body of size bytes: prefix, then an array header claiming count items, then
 // filler that is none.
@@ -63,7 +49,7 @@ func TestHostileFramesAllocateLittle(t *testing.T) {
 			t.Fatal(err)
 		}
 		var err error
-		got := allocated(func() {
+		got := alloctest.Bytes(func() {
 			br := bufio.NewReaderSize(bytes.NewReader(frame.Bytes()), 64<<10)
 			var body []byte
 			if _, body, err = gossip.ReadFrame(br, 64<<20, nil); err == nil {
