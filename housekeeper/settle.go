@@ -15,18 +15,6 @@ func MemberOf(origin string) string {
 	return origin
 }
 
-// Dead reports whether origin can make no more ticks and no node can come back holding ticks
-// of it that the others lack: its member runs a newer incarnation (Superseded).
-//
-// A member serf forgot (away longer than --forget-after) is not dead: it may only be cut off,
-// still writing under its origin. Declaring its unheard ticks lost would mark them known
-// everywhere, and its resync on return would then drop its own writes under them (the donor
-// "knows" them), losing acknowledged writes. Its missing ticks hold the watermark back until it
-// returns or restarts with a new origin (housekeeping.md).
-func Dead(origin string, vs []Vector, listed map[string]string) bool {
-	return Superseded(origin, vs, listed)
-}
-
 // Superseded reports whether origin's member runs a newer incarnation: no member that answered
 // runs origin, and its member answered with another origin or serf lists it with another
 // origin tag. Only one process per name runs (serf refuses a second), and a new incarnation
@@ -50,18 +38,25 @@ func Superseded(origin string, vs []Vector, listed map[string]string) bool {
 }
 
 // Settle returns, per origin, the ticks the network may declare lost for good: ticks of a
-// dead origin (Dead) that some member heard of but that no member knows. vs must be a complete
+// superseded origin (Superseded: it can make no more ticks, and no node can come back holding
+// ticks of it that the others lack) that some member heard of but that no member knows. vs must be a complete
 // round: every member answered, none failed or still joining, so that no reachable node holds
 // such a tick (one that did would have reported it). A dead origin makes no new ticks, and
 // the ticks it made reach a node only from another node that holds them, so a tick no member
 // holds now can never arrive. Every member then marks them known (node.Settle), which lets the
 // purge watermark and convergence go on instead of waiting for ever.
+//
+// The origin of a member serf forgot (away longer than --forget-after) is not settled: the
+// member may only be cut off, still writing under it. Declaring its unheard ticks lost would
+// mark them known everywhere, and its resync on return would then drop its own writes under
+// them (the donor "knows" them), losing acknowledged writes. Its missing ticks hold the
+// watermark back until it returns or restarts with a new origin (housekeeping.md).
 func Settle(vs []Vector, listed map[string]string) map[string]node.RangeSet {
 	heads := Heads(vs)
 	forgotten := Forgotten(vs)
 	out := map[string]node.RangeSet{}
 	for o, h := range heads {
-		if forgotten[o] || !Dead(o, vs, listed) {
+		if forgotten[o] || !Superseded(o, vs, listed) {
 			continue
 		}
 		lost := node.Upto(h)

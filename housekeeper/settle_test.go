@@ -8,12 +8,12 @@ import (
 	"github.com/distkv/distkv/node"
 )
 
-func TestDead(t *testing.T) {
+func TestSuperseded(t *testing.T) {
 	vs := []Vector{{Member: "a", Origin: "a~2"}, {Member: "b", Origin: "b~1"}}
 	listed := map[string]string{"a": "a~2", "b": "b~1", "c": "c~5", "d": "d~3"}
 	cases := []struct {
 		origin string
-		dead   bool
+		want   bool
 	}{
 		{"a~1", true},  // a answered with a newer origin
 		{"a~2", false}, // a's live origin
@@ -24,16 +24,13 @@ func TestDead(t *testing.T) {
 		{"d~3", false},
 	}
 	for _, c := range cases {
-		if got := Dead(c.origin, vs, listed); got != c.dead {
-			t.Errorf("Dead(%s) = %v, want %v", c.origin, got, c.dead)
-		}
-		if got, want := Superseded(c.origin, vs, listed), c.dead; got != want {
-			t.Errorf("Superseded(%s) = %v, want %v", c.origin, got, want)
+		if got := Superseded(c.origin, vs, listed); got != c.want {
+			t.Errorf("Superseded(%s) = %v, want %v", c.origin, got, c.want)
 		}
 	}
-	// An origin some member reports as its own is never dead, whatever serf says.
-	if Dead("x~1", []Vector{{Member: "y", Origin: "x~1"}}, map[string]string{}) {
-		t.Error("the live origin of an answering member declared dead")
+	// An origin some member reports as its own is never superseded, whatever serf says.
+	if Superseded("x~1", []Vector{{Member: "y", Origin: "x~1"}}, map[string]string{}) {
+		t.Error("the live origin of an answering member declared superseded")
 	}
 }
 
