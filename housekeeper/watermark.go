@@ -31,10 +31,14 @@ func (m *Watermark) Current() map[string]uint64 { return maps.Clone(m.current) }
 // Forget drops forgotten origins (housekeeper.Forget) from the watermark.
 func (m *Watermark) Forget(origins []string) {
 	for _, o := range origins {
-		delete(m.current, o)
-		delete(m.w, o)
-		delete(m.h, o)
+		m.forget(o)
 	}
+}
+
+func (m *Watermark) forget(o string) {
+	delete(m.current, o)
+	delete(m.w, o)
+	delete(m.h, o)
 }
 
 // Round takes one complete set of member reports and returns the watermark to announce, and
@@ -46,13 +50,11 @@ func (m *Watermark) Round(vs []Vector) (map[string]uint64, bool) {
 	}
 	slices.Sort(names)
 	w, h := map[string]uint64{}, Heads(vs)
+	// Forgotten somewhere: its ticks are all known and purged, and the members that still
+	// report it are told to forget it too.
 	for o := range Forgotten(vs) {
-		// Forgotten somewhere: its ticks are all known and purged, and the members that
-		// still report it are told to forget it too.
 		delete(h, o)
-		delete(m.current, o)
-		delete(m.w, o)
-		delete(m.h, o)
+		m.forget(o)
 	}
 	for o := range h {
 		lo := ^uint64(0)
