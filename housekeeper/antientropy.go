@@ -127,7 +127,7 @@ func Reconcile(ea, eb []*node.Update, purgeA, purgeB map[string]uint64) (a, b Fi
 			}
 			continue
 		}
-		switch c := cmpVersion(x, y); {
+		switch c := node.CompareVersion(x.Tock, x.Origin, y.Tock, y.Origin); {
 		case c > 0:
 			b.Load = append(b.Load, x)
 		case c < 0:
@@ -153,21 +153,6 @@ func Reconcile(ea, eb []*node.Update, purgeA, purgeB map[string]uint64) (a, b Fi
 // watermark covers.
 func lone(u *node.Update, otherPurge map[string]uint64) bool {
 	return !u.Ops[0].Delete && u.Tick <= otherPurge[u.Origin]
-}
-
-func cmpVersion(a, b *node.Update) int {
-	switch {
-	case a.Tock != b.Tock:
-		if a.Tock < b.Tock {
-			return -1
-		}
-		return 1
-	case a.Origin < b.Origin:
-		return -1
-	case a.Origin > b.Origin:
-		return 1
-	}
-	return 0
 }
 
 func sameContent(a, b *node.Update) bool {

@@ -80,7 +80,7 @@ func TestReconcile(t *testing.T) {
 		m := map[string]*node.Update{}
 		for _, u := range append(append([]*node.Update{}, mine...), in...) {
 			k := u.Ops[0].Path.String()
-			if cur := m[k]; cur == nil || cmpVersion(u, cur) > 0 {
+			if cur := m[k]; cur == nil || node.CompareVersion(u.Tock, u.Origin, cur.Tock, cur.Origin) > 0 {
 				m[k] = u
 			}
 		}
@@ -91,7 +91,7 @@ func TestReconcile(t *testing.T) {
 		if k == "odd" || k == "only-a-purged-at-b" {
 			continue
 		}
-		if w := mb[k]; w == nil || cmpVersion(u, w) != 0 {
+		if w := mb[k]; w == nil || node.CompareVersion(u.Tock, u.Origin, w.Tock, w.Origin) != 0 {
 			t.Fatalf("after repair %s: a %v, b %v", k, u, w)
 		}
 	}

@@ -246,7 +246,7 @@ func (n *Node) unindex(e *entry) {
 func (n *Node) applyOp(o *originState, tick, tock uint64, op *Op) {
 	e := n.findOrCreate(op.Path)
 	if e.has {
-		switch c := cmpVersion(tock, o.name, e.tock, e.origin.name); {
+		switch c := CompareVersion(tock, o.name, e.tock, e.origin.name); {
 		case c == 0:
 			return // the same version
 		case c < 0:
@@ -318,8 +318,9 @@ func (n *Node) MarkKnown(origin string, rs RangeSet) {
 	}
 }
 
-// cmpVersion orders versions by (tock, origin).
-func cmpVersion(tockA uint64, originA string, tockB uint64, originB string) int {
+// CompareVersion orders versions by the conflict rule: by tock, then by origin name; the
+// greater wins.
+func CompareVersion(tockA uint64, originA string, tockB uint64, originB string) int {
 	switch {
 	case tockA < tockB:
 		return -1
