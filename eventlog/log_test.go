@@ -20,14 +20,17 @@ func TestRoundTripAcrossSegments(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	var want []string
 	var last uint64
+	if l.Last() != 0 {
+		t.Fatalf("Last() = %d before any append", l.Last())
+	}
 	for i := range 300 {
 		rec := fmt.Sprintf("%d:%s", i, strings.Repeat("x", rnd.IntN(120)))
 		if i == 150 {
 			rec = "" // empty records are records too
 		}
 		seq := appendWait(t, l, rec)
-		if seq != last+1 {
-			t.Fatalf("record %d: seq %d after %d", i, seq, last)
+		if seq != last+1 || l.Last() != seq {
+			t.Fatalf("record %d: seq %d after %d, Last() = %d", i, seq, last, l.Last())
 		}
 		last = seq
 		want = append(want, rec)
