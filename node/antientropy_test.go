@@ -161,14 +161,20 @@ func TestDropStale(t *testing.T) {
 	if n.DropStale(StringPath("x", "y"), u.Origin, u.Tick, u.Tock+1) {
 		t.Fatal("dropped another version")
 	}
+	n.AddWatch(WatchSpec{ID: 7, Path: Path{}, MaxDepth: -1}) // on the root: x must still be pruned
 	if !n.DropStale(StringPath("x", "y"), u.Origin, u.Tick, u.Tock) {
 		t.Fatal("not dropped")
+	}
+	// Watchers see the entry go.
+	if evs := n.Ready().Events; len(evs) != 1 || evs[0].Watch != 7 || !evs[0].Entry.Path.Equal(StringPath("x", "y")) || evs[0].Entry.HasData || evs[0].Entry.Value != nil {
+		t.Fatalf("events %+v", evs)
 	}
 	if _, ok := n.Lookup(StringPath("x", "y")); ok || n.Len() != 1 || n.Digest(nil) != other.Digest(nil) {
 		t.Fatalf("after drop: len %d", n.Len())
 	}
-	if n.Children(nil)[0] != String("z") || len(n.Children(nil)) != 1 || !n.Known()["a~1"].Contains(u.Tick) {
-		t.Fatal("the empty inner node stays, or the tick was forgotten")
+	// DigestChildren lists every child, even one holding nothing live (Children would hide it).
+	if _, kids, _ := n.DigestChildren(nil, nil, 0); len(kids) != 1 || kids[0].Name != String("z") || !n.Known()["a~1"].Contains(u.Tick) {
+		t.Fatalf("the empty inner node stays (root children %+v), or the tick was forgotten", kids)
 	}
 	if _, ok := n.ByTick(u.Origin, u.Tick); ok {
 		t.Fatal("still indexed by tick")
