@@ -183,6 +183,7 @@ func (g *Gossip) Keyring(op, key string) (KeyringStatus, error) {
 	if g.closed.Load() {
 		return KeyringStatus{}, ErrClosed
 	}
+	key = strings.TrimSpace(key)
 	if op != KeyList {
 		if _, err := ParseKey(key); err != nil {
 			return KeyringStatus{}, err
@@ -195,11 +196,11 @@ func (g *Gossip) Keyring(op, key string) (KeyringStatus, error) {
 	case KeyList:
 		resp, err = km.ListKeys()
 	case KeyInstall:
-		resp, err = km.InstallKey(strings.TrimSpace(key))
+		resp, err = km.InstallKey(key)
 	case KeyUse:
-		resp, err = km.UseKey(strings.TrimSpace(key))
+		resp, err = km.UseKey(key)
 	case KeyRemove:
-		resp, err = km.RemoveKey(strings.TrimSpace(key))
+		resp, err = km.RemoveKey(key)
 	default:
 		return KeyringStatus{}, fmt.Errorf("gossip: keyring: unknown operation %q", op)
 	}
