@@ -347,8 +347,7 @@ func (c *cluster) handleMore(from wire.Hello, t byte, b []byte, r *peer.Replier)
 		if err != nil {
 			return err
 		}
-		c.settle(ss)
-		return nil
+		return c.settle(ss)
 	case wire.MsgForget:
 		os, err := wire.DecodeOrigins(b)
 		if err != nil {

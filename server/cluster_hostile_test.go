@@ -238,10 +238,11 @@ func TestPushStreamOutlivesIdleTimeout(t *testing.T) {
 	}
 }
 
-// TestClusterHostileLoad: an anti-entropy Load whose entry has tock 2^63-1, or a tick 2^40 of
-// an origin no one heard of, is refused whole like a Push: nothing is loaded, the clock is not
-// exhausted, and no gap opens that would never fill.
-func TestClusterHostileLoad(t *testing.T) {
+// TestClusterHostileRepairs: an anti-entropy Load whose entry has tock 2^63-1, or a tick 2^40
+// of an origin no one heard of, and a Settle of such ticks, are refused whole like a Push:
+// nothing is loaded or settled, the clock is not exhausted, and no gap opens that would never
+// fill.
+func TestClusterHostileRepairs(t *testing.T) {
 	c := servertest.New(t, servertest.Options{N: 2, Seed: 44})
 	const A = 0
 	load := func(us ...*node.Update) func(*bufio.Writer) error {
@@ -254,6 +255,13 @@ func TestClusterHostileLoad(t *testing.T) {
 		if !closed || !strings.Contains(errText, "implausible") {
 			t.Errorf("%s: error frame %q, closed %v; want an implausible-input error and a close", name, errText, closed)
 		}
+	}
+	settle := func(bw *bufio.Writer) error {
+		far := node.NewRangeSet(node.Range{Start: 1 << 40, End: 1<<40 + 2})
+		return gossip.WriteFrame(bw, wire.MsgSettle, wire.AppendSettles(nil, []wire.Settle{{Origin: "evil~1", Ticks: far}}))
+	}
+	if errText, closed := sendFrames(t, peerDial(t, c, A), hello, settle); !closed || !strings.Contains(errText, "implausible") {
+		t.Errorf("settle: error frame %q, closed %v; want an implausible-input error and a close", errText, closed)
 	}
 	c.Node(A).Node(func(n *node.Node) {
 		if n.Tock() >= node.MaxPlausible {

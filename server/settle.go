@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/distkv/distkv/gossip/wire"
@@ -56,10 +57,21 @@ func sortedOrigins(m map[string]node.RangeSet) []string {
 	return out
 }
 
-// settle marks lost ticks known, logged like any update so that a restart keeps them.
-func (c *cluster) settle(ss []wire.Settle) {
+// settle marks lost ticks known, logged like any update so that a restart keeps them. The
+// ticks come from a peer: if it names one no one can have heard of (node.PlausibleHead),
+// nothing is settled, or a gap would open that never fills.
+func (c *cluster) settle(ss []wire.Settle) error {
 	s := c.s
 	s.mu.Lock()
+	for _, x := range ss {
+		if x.Ticks.Empty() {
+			continue
+		}
+		if err := s.node.PlausibleHead(x.Origin, x.Ticks.Max()); err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("settled ticks: %w", err)
+		}
+	}
 	counts := make([]int, len(ss))
 	for i, x := range ss {
 		counts[i] = s.node.Settle(x.Origin, x.Ticks)
@@ -77,6 +89,7 @@ func (c *cluster) settle(ss []wire.Settle) {
 	if err != nil {
 		s.log.Warn("logging settled ticks", "err", err)
 	}
+	return nil
 }
 
 // forget forgets dead origins and persists that with a snapshot.
