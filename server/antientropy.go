@@ -347,7 +347,7 @@ func (c *cluster) handleMore(from wire.Hello, t byte, b []byte, r *peer.Replier)
 		if err != nil {
 			return err
 		}
-		return c.settle(ss)
+		return c.s.settle(ss)
 	case wire.MsgForget:
 		os, err := wire.DecodeOrigins(b)
 		if err != nil {
