@@ -80,7 +80,7 @@ func (c *cluster) waitDonor(ctx context.Context) (peerInfo, bool) {
 		select {
 		case <-ctx.Done():
 			return peerInfo{}, false
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return peerInfo{}, false
 		case <-time.After(100 * time.Millisecond):
 		}

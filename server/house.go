@@ -32,7 +32,7 @@ func (c *cluster) houseLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		case <-t.C:
 		case <-c.kick:
