@@ -192,7 +192,8 @@ func (c *cluster) takeStateLocked(ctx context.Context, p peerInfo) error {
 	s.endWatchesLocked("the node took the network's state; watch again")
 	s.mu.Unlock()
 	s.log.Info("took the network's state", "donor", p.Name, "entries", entries, "kept", carried, "watches_ended", watched)
-	return s.persistState()
+	s.persistState()
+	return nil
 }
 
 // carryOver loads into fresh the entries of old whose version the donor (whose state fresh
@@ -235,16 +236,15 @@ func carryOver(old, fresh *node.Node) int {
 
 // persistState makes a state that was not built from the event log durable: a snapshot,
 // written before the caller goes on, so that a restart finds it instead of looking behind.
-func (s *Server) persistState() error {
+// A failure is not fatal: the old snapshot plus the log still restore a state that catches up
+// (it looks behind, so it takes the network's state again).
+func (s *Server) persistState() {
 	if s.store == nil {
-		return nil
+		return
 	}
 	if _, err := s.store.snapshot(); err != nil {
-		// Not fatal: the old snapshot plus the log still restore a state that catches up
-		// (it looks behind, so it takes the network's state again).
 		s.log.Error("snapshot after a state transfer failed", "err", err)
 	}
-	return nil
 }
 
 // fetchStateInto streams a peer's state into whatever node with hands out: its vector first,
