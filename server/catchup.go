@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/distkv/distkv/gossip/wire"
@@ -174,14 +173,7 @@ func (c *cluster) takeStateLocked(ctx context.Context, p peerInfo) error {
 	s.mu.Lock()
 	fresh := node.New(node.Config{Origin: s.node.Origin()})
 	s.mu.Unlock()
-	var freshMu sync.Mutex
-	with := func(fn func(*node.Node)) {
-		freshMu.Lock()
-		fn(fresh)
-		fresh.Ready() // nothing of the transfer is logged or watched: the snapshot persists it
-		freshMu.Unlock()
-	}
-	if err := c.fetchStateInto(ctx, p, with); err != nil {
+	if err := c.fetchStateInto(ctx, p, fresh); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -247,10 +239,11 @@ func (s *Server) persistState() {
 	}
 }
 
-// fetchStateInto streams a peer's state into whatever node with hands out: its vector first,
-// then its entries (each the current version of one path, tombstones included), loaded by the
-// conflict rule, then the vector's known ticks, heads, clock and watermark.
-func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func(*node.Node))) error {
+// fetchStateInto streams a peer's state into fresh, a node no one else holds yet: its vector
+// first, then its entries (each the current version of one path, tombstones included), loaded
+// by the conflict rule, then the vector's known ticks, heads, clock and watermark. Nothing of
+// it is logged or watched (fresh's effects are dropped): the caller's snapshot persists it.
+func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, fresh *node.Node) error {
 	var hdr wire.Vector
 	var horizon node.Horizon
 	count := 0
@@ -272,20 +265,16 @@ func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func
 			if err != nil {
 				return false, err
 			}
-			with(func(n *node.Node) {
-				for _, u := range us {
-					if err = n.PlausibleWithin(u, horizon); err != nil {
-						return
-					}
+			for _, u := range us {
+				if err := fresh.PlausibleWithin(u, horizon); err != nil {
+					c.s.log.Warn("refused a state transfer", "peer", p.Name, "err", err)
+					return false, err
 				}
-				for _, u := range us {
-					n.Load(u)
-				}
-			})
-			if err != nil {
-				c.s.log.Warn("refused a state transfer", "peer", p.Name, "err", err)
-				return false, err
 			}
+			for _, u := range us {
+				fresh.Load(u)
+			}
+			fresh.Ready()
 			count += len(us)
 			return true, nil
 		case wire.MsgStateEnd:
@@ -296,10 +285,9 @@ func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func
 	if err != nil {
 		return err
 	}
-	with(func(n *node.Node) {
-		n.Forget(hdr.Forgotten) // before the rest, which would bring the origins back as known
-		n.LoadSummary(hdr.Known, hdr.Highest, hdr.Tock, hdr.Purge)
-	})
+	fresh.Forget(hdr.Forgotten) // before the rest, which would bring the origins back as known
+	fresh.LoadSummary(hdr.Known, hdr.Highest, hdr.Tock, hdr.Purge)
+	fresh.Ready()
 	c.s.log.Debug("state transfer done", "donor", p.Name, "entries", count)
 	return nil
 }
