@@ -125,7 +125,7 @@ func (c *cluster) learnOwnHistory(ctx context.Context) error {
 		miss := c.s.node.MissingOf(own)
 		c.s.mu.Unlock()
 		if !miss.Empty() {
-			if err := c.pullFrom(ctx, p, own, miss); err != nil {
+			if err := c.puller.PullAll(ctx, p, own, miss); err != nil {
 				c.s.log.Debug("catch-up: pulling own ticks", "member", p.Name, "err", err)
 			}
 		}
@@ -136,7 +136,8 @@ func (c *cluster) learnOwnHistory(ctx context.Context) error {
 	return nil
 }
 
-// pullMissing learns a vector's heads and tock and pulls every tick still missing from p.
+// pullMissing learns a vector's heads and tock and pulls every tick still missing from p, in
+// as many replies as it takes (each is capped).
 func (c *cluster) pullMissing(ctx context.Context, p peerInfo, v wire.Vector) error {
 	c.s.mu.Lock()
 	for o, t := range v.Highest {
@@ -146,7 +147,7 @@ func (c *cluster) pullMissing(ctx context.Context, p peerInfo, v wire.Vector) er
 	missing := c.s.node.Missing()
 	c.s.mu.Unlock()
 	for o, ticks := range missing {
-		if err := c.pullFrom(ctx, p, o, ticks); err != nil {
+		if err := c.puller.PullAll(ctx, p, o, ticks); err != nil {
 			return err
 		}
 	}
