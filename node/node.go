@@ -280,10 +280,7 @@ func (n *Node) Apply(u *Update) bool {
 	if u.Tick > o.highest {
 		o.highest = u.Tick
 	}
-	switch {
-	case u.IsSettlement():
-		n.stats.Settled++
-	case o != n.self:
+	if o != n.self {
 		n.stats.Applied++
 	}
 	n.eff.Log = append(n.eff.Log, u)

@@ -135,7 +135,9 @@ func (sd aeSide) send(t byte, us []*node.Update) {
 		return
 	}
 	if sd.local {
-		sd.c.fixEntries(t, us)
+		if err := sd.c.fixEntries(t, us); err != nil {
+			sd.c.s.log.Warn("housekeeper: refused a peer's entries", "err", err)
+		}
 		return
 	}
 	budget := sd.c.frameBudget()
@@ -186,10 +188,19 @@ func (c *cluster) entriesReply(q wire.EntriesReq) wire.Entries {
 
 // fixEntries carries out the housekeeper's repair: MsgLoad entries are loaded by the conflict
 // rule, MsgDrop versions dropped. Neither logs (the ticks are known already), so the repaired
-// tree is persisted by a snapshot.
-func (c *cluster) fixEntries(t byte, us []*node.Update) {
+// tree is persisted by a snapshot. Entries to load come from a peer: if one is implausible
+// (node.Plausible: a tock that would exhaust the clock, a tick no one made) none is loaded.
+func (c *cluster) fixEntries(t byte, us []*node.Update) error {
 	s := c.s
 	s.mu.Lock()
+	if t == wire.MsgLoad {
+		for _, u := range us {
+			if err := s.node.Plausible(u); err != nil {
+				s.mu.Unlock()
+				return fmt.Errorf("anti-entropy entries: %w", err)
+			}
+		}
+	}
 	before := s.node.Digest(nil)
 	dropped := 0
 	for _, u := range us {
@@ -214,6 +225,7 @@ func (c *cluster) fixEntries(t byte, us []*node.Update) {
 	if changed {
 		s.requestSnapshot()
 	}
+	return nil
 }
 
 // startAntiEntropy starts one pass (at most one at a time) comparing every member whose
@@ -326,8 +338,8 @@ func only(us []*node.Update, p node.Path) []*node.Update {
 	return nil
 }
 
-// handleAntiEntropy serves the message types added after the first version of the data
-// plane; handle passes them on.
+// handleMore serves the message types added after the first version of the data plane;
+// Handle passes them on.
 func (c *cluster) handleMore(from wire.Hello, t byte, b []byte, r *peer.Replier) error {
 	switch t {
 	case wire.MsgSettle:
@@ -335,8 +347,7 @@ func (c *cluster) handleMore(from wire.Hello, t byte, b []byte, r *peer.Replier)
 		if err != nil {
 			return err
 		}
-		c.settle(ss)
-		return nil
+		return c.s.settle(ss)
 	case wire.MsgForget:
 		os, err := wire.DecodeOrigins(b)
 		if err != nil {
@@ -370,8 +381,7 @@ func (c *cluster) handleMore(from wire.Hello, t byte, b []byte, r *peer.Replier)
 				return fmt.Errorf("an entry of %d ops", len(u.Ops))
 			}
 		}
-		c.fixEntries(t, us)
-		return nil
+		return c.fixEntries(t, us)
 	}
 	return fmt.Errorf("unknown message type %d from %s", t, from.Name)
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/distkv/distkv/gossip/wire"
@@ -80,7 +79,7 @@ func (c *cluster) waitDonor(ctx context.Context) (peerInfo, bool) {
 		select {
 		case <-ctx.Done():
 			return peerInfo{}, false
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return peerInfo{}, false
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -126,7 +125,7 @@ func (c *cluster) learnOwnHistory(ctx context.Context) error {
 		miss := c.s.node.MissingOf(own)
 		c.s.mu.Unlock()
 		if !miss.Empty() {
-			if err := c.pullFrom(ctx, p, own, miss); err != nil {
+			if err := c.puller.PullAll(ctx, p, own, miss); err != nil {
 				c.s.log.Debug("catch-up: pulling own ticks", "member", p.Name, "err", err)
 			}
 		}
@@ -137,7 +136,8 @@ func (c *cluster) learnOwnHistory(ctx context.Context) error {
 	return nil
 }
 
-// pullMissing learns a vector's heads and tock and pulls every tick still missing from p.
+// pullMissing learns a vector's heads and tock and pulls every tick still missing from p, in
+// as many replies as it takes (each is capped).
 func (c *cluster) pullMissing(ctx context.Context, p peerInfo, v wire.Vector) error {
 	c.s.mu.Lock()
 	for o, t := range v.Highest {
@@ -147,7 +147,7 @@ func (c *cluster) pullMissing(ctx context.Context, p peerInfo, v wire.Vector) er
 	missing := c.s.node.Missing()
 	c.s.mu.Unlock()
 	for o, ticks := range missing {
-		if err := c.pullFrom(ctx, p, o, ticks); err != nil {
+		if err := c.puller.PullAll(ctx, p, o, ticks); err != nil {
 			return err
 		}
 	}
@@ -174,14 +174,7 @@ func (c *cluster) takeStateLocked(ctx context.Context, p peerInfo) error {
 	s.mu.Lock()
 	fresh := node.New(node.Config{Origin: s.node.Origin()})
 	s.mu.Unlock()
-	var freshMu sync.Mutex
-	with := func(fn func(*node.Node)) {
-		freshMu.Lock()
-		fn(fresh)
-		fresh.Ready() // nothing of the transfer is logged or watched: the snapshot persists it
-		freshMu.Unlock()
-	}
-	if err := c.fetchStateInto(ctx, p, with); err != nil {
+	if err := c.fetchStateInto(ctx, p, fresh); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -192,7 +185,8 @@ func (c *cluster) takeStateLocked(ctx context.Context, p peerInfo) error {
 	s.endWatchesLocked("the node took the network's state; watch again")
 	s.mu.Unlock()
 	s.log.Info("took the network's state", "donor", p.Name, "entries", entries, "kept", carried, "watches_ended", watched)
-	return s.persistState()
+	s.persistState()
+	return nil
 }
 
 // carryOver loads into fresh the entries of old whose version the donor (whose state fresh
@@ -235,22 +229,22 @@ func carryOver(old, fresh *node.Node) int {
 
 // persistState makes a state that was not built from the event log durable: a snapshot,
 // written before the caller goes on, so that a restart finds it instead of looking behind.
-func (s *Server) persistState() error {
+// A failure is not fatal: the old snapshot plus the log still restore a state that catches up
+// (it looks behind, so it takes the network's state again).
+func (s *Server) persistState() {
 	if s.store == nil {
-		return nil
+		return
 	}
 	if _, err := s.store.snapshot(); err != nil {
-		// Not fatal: the old snapshot plus the log still restore a state that catches up
-		// (it looks behind, so it takes the network's state again).
 		s.log.Error("snapshot after a state transfer failed", "err", err)
 	}
-	return nil
 }
 
-// fetchStateInto streams a peer's state into whatever node with hands out: its vector first,
-// then its entries (each the current version of one path, tombstones included), loaded by the
-// conflict rule, then the vector's known ticks, heads, clock and watermark.
-func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func(*node.Node))) error {
+// fetchStateInto streams a peer's state into fresh, a node no one else holds yet: its vector
+// first, then its entries (each the current version of one path, tombstones included), loaded
+// by the conflict rule, then the vector's known ticks, heads, clock and watermark. Nothing of
+// it is logged or watched (fresh's effects are dropped): the caller's snapshot persists it.
+func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, fresh *node.Node) error {
 	var hdr wire.Vector
 	var horizon node.Horizon
 	count := 0
@@ -272,20 +266,16 @@ func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func
 			if err != nil {
 				return false, err
 			}
-			with(func(n *node.Node) {
-				for _, u := range us {
-					if err = n.PlausibleWithin(u, horizon); err != nil {
-						return
-					}
+			for _, u := range us {
+				if err := fresh.PlausibleWithin(u, horizon); err != nil {
+					c.s.log.Warn("refused a state transfer", "peer", p.Name, "err", err)
+					return false, err
 				}
-				for _, u := range us {
-					n.Load(u)
-				}
-			})
-			if err != nil {
-				c.s.log.Warn("refused a state transfer", "peer", p.Name, "err", err)
-				return false, err
 			}
+			for _, u := range us {
+				fresh.Load(u)
+			}
+			fresh.Ready()
 			count += len(us)
 			return true, nil
 		case wire.MsgStateEnd:
@@ -296,10 +286,9 @@ func (c *cluster) fetchStateInto(ctx context.Context, p peerInfo, with func(func
 	if err != nil {
 		return err
 	}
-	with(func(n *node.Node) {
-		n.Forget(hdr.Forgotten) // before the rest, which would bring the origins back as known
-		n.LoadSummary(hdr.Known, hdr.Highest, hdr.Tock, hdr.Purge)
-	})
+	fresh.Forget(hdr.Forgotten) // before the rest, which would bring the origins back as known
+	fresh.LoadSummary(hdr.Known, hdr.Highest, hdr.Tock, hdr.Purge)
+	fresh.Ready()
 	c.s.log.Debug("state transfer done", "donor", p.Name, "entries", count)
 	return nil
 }

@@ -56,8 +56,7 @@ type cluster struct {
 	puller   *peer.Puller
 	wm       housekeeper.Watermark
 	house    houseState
-	kick     chan struct{} // run a housekeeping round now
-	stop     chan struct{}
+	kick     chan struct{}   // run a housekeeping round now
 	ctx      context.Context // ends at shutdown
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -68,7 +67,7 @@ type cluster struct {
 // only then returns: the caller opens the client port afterwards.
 func (s *Server) startCluster(ctx context.Context) error {
 	cfg := s.cfg
-	c := &cluster{s: s, aeLogged: map[string]bool{}, seen: map[string]time.Time{}, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	c := &cluster{s: s, aeLogged: map[string]bool{}, seen: map[string]time.Time{}, kick: make(chan struct{}, 1)}
 	if err := c.loadMembers(); err != nil {
 		return err
 	}
@@ -239,7 +238,7 @@ func (c *cluster) rejoinLoop() {
 	}
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		case <-time.After(every):
 		}
@@ -345,7 +344,6 @@ func (c *cluster) shutdown(ctx context.Context) {
 			c.s.log.Debug("leaving the network", "err", err)
 		}
 		cancel()
-		close(c.stop)
 		c.cancel()
 		c.plane.Close() // before c.wg.Wait: its connections start goroutines of c.wg
 		c.g.Shutdown()

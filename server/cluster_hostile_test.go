@@ -237,3 +237,43 @@ func TestPushStreamOutlivesIdleTimeout(t *testing.T) {
 		t.Fatalf("a peer connection hit its read deadline:\n%s", logs)
 	}
 }
+
+// TestClusterHostileRepairs: an anti-entropy Load whose entry has tock 2^63-1, or a tick 2^40
+// of an origin no one heard of, and a Settle of such ticks, are refused whole like a Push:
+// nothing is loaded or settled, the clock is not exhausted, and no gap opens that would never
+// fill.
+func TestClusterHostileRepairs(t *testing.T) {
+	c := servertest.New(t, servertest.Options{N: 2, Seed: 44})
+	const A = 0
+	load := func(us ...*node.Update) func(*bufio.Writer) error {
+		return func(bw *bufio.Writer) error { return gossip.WriteFrame(bw, wire.MsgLoad, wire.AppendUpdates(nil, us)) }
+	}
+	good := evilUpdate(1, 3)
+	good.Ops[0].Path = node.StringPath("h", "good")
+	for name, u := range map[string]*node.Update{"tock 2^63-1": evilUpdate(2, node.MaxTick), "tick 2^40": evilUpdate(1<<40, 5)} {
+		errText, closed := sendFrames(t, peerDial(t, c, A), hello, load(good, u))
+		if !closed || !strings.Contains(errText, "implausible") {
+			t.Errorf("%s: error frame %q, closed %v; want an implausible-input error and a close", name, errText, closed)
+		}
+	}
+	settle := func(bw *bufio.Writer) error {
+		far := node.NewRangeSet(node.Range{Start: 1 << 40, End: 1<<40 + 2})
+		return gossip.WriteFrame(bw, wire.MsgSettle, wire.AppendSettles(nil, []wire.Settle{{Origin: "evil~1", Ticks: far}}))
+	}
+	if errText, closed := sendFrames(t, peerDial(t, c, A), hello, settle); !closed || !strings.Contains(errText, "implausible") {
+		t.Errorf("settle: error frame %q, closed %v; want an implausible-input error and a close", errText, closed)
+	}
+	c.Node(A).Node(func(n *node.Node) {
+		if n.Tock() >= node.MaxPlausible {
+			t.Errorf("clock at %d", n.Tock())
+		}
+		if h := n.Highest()["evil~1"]; h != 0 {
+			t.Errorf("highest tick of evil~1 raised to %d", h)
+		}
+		if _, ok := n.Lookup(node.StringPath("h", "good")); ok {
+			t.Error("loaded part of a refused frame")
+		}
+	})
+	c.MustWrite(A, node.StringPath("h", "after"), 1)
+	c.WaitConverged(10 * time.Second)
+}

@@ -32,7 +32,7 @@ func (c *cluster) houseLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		case <-t.C:
 		case <-c.kick:
@@ -146,7 +146,9 @@ func (c *cluster) tell(member string, t byte, body []byte) {
 
 // repair pulls what the housekeeper said this node misses.
 func (c *cluster) repair(rs []wire.Repair) {
-	c.wg.Add(1) // called from a peer connection or a round, both in c.wg
+	// Called from a round (in c.wg) or a peer connection (in the plane's wait group, which
+	// shutdown waits for before c.wg): never after c.wg.Wait began.
+	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		for _, r := range rs {

@@ -257,17 +257,10 @@ func (c *cluster) sendState(r *peer.Replier) error {
 	for {
 		var got []*node.Update
 		c.s.mu.Lock()
-		own := false
-		next := c.s.node.Entries(after, 256, func(u *node.Update) {
-			got = append(got, u)
-			own = own || u.Origin == c.s.node.Origin()
-		})
-		seq := c.s.logSeqLocked()
+		next := c.s.node.Entries(after, 256, func(u *node.Update) { got = append(got, u) })
 		c.s.mu.Unlock()
-		if own { // only this node's own versions can be newer than what the log holds
-			if err := c.visible(seq); err != nil {
-				return err
-			}
+		if err := c.visibleOwn(got); err != nil {
+			return err
 		}
 		for _, u := range got {
 			if size+u.Size() > c.frameBudget() {

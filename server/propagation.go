@@ -173,7 +173,7 @@ func (c *cluster) beaconLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		case <-t.C:
 			if b, ok := c.s.prop.next(); ok {

@@ -13,8 +13,9 @@ import (
 //	known  = [origin, rangeset]                    2 fields
 //
 // A known record holds ticks the node learned without their ops: a pull reply's superseded
-// ticks, whose effects the node holds through newer versions. Logging them keeps a restarted
-// node from looking behind the purge watermark (and resyncing) for ticks it did know.
+// ticks, whose effects the node holds through newer versions, and ticks the network settled as
+// lost (node.Settle), one record for a whole range. Logging them keeps a restarted node from
+// looking behind the purge watermark (and resyncing), or missing them, for ticks it did know.
 const knownRecordFields = 2
 
 // errSkippedRecord marks a record replay skips (with a warning) rather than failing the start.
@@ -66,8 +67,8 @@ func replayRecord(n *node.Node, rec []byte) error {
 }
 
 // logKnownLocked logs ticks the node marked known without ops; the caller holds s.mu. A
-// record the log does not take is only lost knowledge: the ticks are pulled again after a
-// restart.
+// record the log does not take is only lost knowledge: after a restart the ticks are pulled,
+// or settled, again.
 func (s *Server) logKnownLocked(origin string, rs node.RangeSet) {
 	if s.store == nil || rs.Empty() {
 		return

@@ -32,12 +32,10 @@ func (c *cluster) eventLoop() {
 	var announced uint64
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		case <-c.g.Stopped():
-			select {
-			case <-c.stop:
-			default:
+			if c.ctx.Err() == nil {
 				// serf stopped on its own: it does so when another member claims this node's
 				// name. Serving on alone would silently stop replication: stop instead.
 				c.s.fail(fmt.Errorf("server: gossip stopped unexpectedly; is another member named %q?", c.s.cfg.Name))

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/distkv/distkv/gossip/wire"
@@ -56,27 +57,33 @@ func sortedOrigins(m map[string]node.RangeSet) []string {
 	return out
 }
 
-// settle marks lost ticks known, logged like any update so that a restart keeps them.
-func (c *cluster) settle(ss []wire.Settle) {
-	s := c.s
+// settle marks lost ticks known and logs them as known records, so that a restart keeps
+// them. The ticks come from a peer: if it names one no one can have heard of
+// (node.PlausibleHead), nothing is settled, or a gap would open that never fills.
+func (s *Server) settle(ss []wire.Settle) error {
 	s.mu.Lock()
+	for _, x := range ss {
+		if x.Ticks.Empty() {
+			continue
+		}
+		if err := s.node.PlausibleHead(x.Origin, x.Ticks.Max()); err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("settled ticks: %w", err)
+		}
+	}
 	counts := make([]int, len(ss))
 	for i, x := range ss {
-		counts[i] = s.node.Settle(x.Origin, x.Ticks)
+		if counts[i] = s.node.Settle(x.Origin, x.Ticks); counts[i] > 0 {
+			s.logKnownLocked(x.Origin, x.Ticks)
+		}
 	}
-	seq, _, err := s.commitLocked()
 	s.mu.Unlock()
 	for i, x := range ss {
 		if counts[i] > 0 {
 			s.log.Info("settled lost ticks: no member holds them and their origin is gone", "origin", x.Origin, "ticks", x.Ticks.String(), "new", counts[i])
 		}
 	}
-	if err == nil && seq > 0 {
-		err = s.finish(c.ctx, seq, nil)
-	}
-	if err != nil {
-		s.log.Warn("logging settled ticks", "err", err)
-	}
+	return nil
 }
 
 // forget forgets dead origins and persists that with a snapshot.

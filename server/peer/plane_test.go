@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -106,44 +107,65 @@ func TestRequestPushTell(t *testing.T) {
 	}
 }
 
-// Connections over the cap are closed at once; one that sends no Hello is closed after the
-// Hello deadline and gives its slot back.
+// Connections over the cap are closed at once, unanswered; one that sends no Hello is closed
+// after the Hello deadline; closed connections give their slots back.
 func TestConnCapAndHelloDeadline(t *testing.T) {
 	_, b := testPlane(t, "b", &recorder{}, 2)
-	var held []net.Conn
-	for i := 0; i < 2; i++ {
+	// ask sends Hello and a VectorReq on a new connection and reports whether it was answered.
+	ask := func() (net.Conn, bool) {
 		c, err := net.Dial("tcp", b.Peer)
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { c.Close() })
+		bw := bufio.NewWriter(c)
+		gossip.WriteFrame(bw, wire.MsgHello, wire.Hello{Name: "x", Origin: "x~1"}.Append(nil))
+		gossip.WriteFrame(bw, wire.MsgVectorReq, nil)
+		bw.Flush()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		typ, _, err := gossip.ReadFrame(bufio.NewReader(c), 1<<20, nil)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("a connection was neither answered nor closed within 5s")
+		}
+		return c, err == nil && typ == wire.MsgVector
+	}
+	// Two answered connections hold both slots (the idle timeout is a minute).
+	var held []net.Conn
+	for range 2 {
+		c, ok := ask()
+		if !ok {
+			t.Fatal("a connection under the cap was not served")
+		}
 		held = append(held, c)
 	}
-	time.Sleep(50 * time.Millisecond) // both accepted and holding their slots
-	over, err := net.Dial("tcp", b.Peer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	over.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := over.Read(make([]byte, 1)); err == nil {
+	if _, ok := ask(); ok {
 		t.Fatal("a connection over the cap was served")
 	}
 	for _, c := range held {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		var ne net.Error
-		if _, err := c.Read(make([]byte, 1)); err == nil || (errors.As(err, &ne) && ne.Timeout()) {
-			t.Fatalf("a connection without Hello was kept past the deadline: %v", err)
-		}
 		c.Close()
 	}
-	a, _ := testPlane(t, "a", &recorder{}, 2)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, err := a.Vector(context.Background(), b); err == nil {
+		c, ok := ask()
+		c.Close()
+		if ok {
 			break
 		} else if time.Now().After(deadline) {
-			t.Fatalf("slots not given back: %v", err)
+			t.Fatal("slots not given back")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// A connection under the cap that says nothing is closed by the Hello deadline.
+	silent, err := net.Dial("tcp", b.Peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var ne net.Error
+	if _, err := silent.Read(make([]byte, 1)); err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("a connection without Hello was kept past the deadline: %v", err)
 	}
 }
 
