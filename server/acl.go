@@ -73,7 +73,7 @@ func (c *conn) gate(q *clientproto.Request) bool {
 // refuseReq answers q with err; a stream request as DistKV's server does it (start, error,
 // end), since DistKV's client waits for start first.
 func (c *conn) refuseReq(q *clientproto.Request, err error) {
-	c.refuse(q.Seq, isStreamAction(q.Action) || q.Action == "get_tree_internal", err)
+	c.refuse(q.Seq, isStreamAction(q.Action), err)
 }
 
 // isMeta: a path in the nil-rooted meta area, which the normal actions do not reach.

@@ -75,7 +75,8 @@ func (c *conn) dispatch(q *clientproto.Request) {
 
 // isStreamAction reports whether an action's reply is a stream framed by start and end.
 func isStreamAction(a string) bool {
-	return a == clientproto.ActGetTree || a == clientproto.ActWatch || a == clientproto.ActMsgMonitor
+	return a == clientproto.ActGetTree || a == clientproto.ActWatch || a == clientproto.ActMsgMonitor ||
+		a == "get_tree_internal"
 }
 
 func (s *Server) tock() uint64 {
