@@ -190,27 +190,26 @@ func (c *conn) visible(q *clientproto.Request, p node.Path) bool { return c.read
 
 // readable is visible for many paths, with the ACL taken once; it takes no lock.
 func (c *conn) readable(q *clientproto.Request) func(node.Path) bool {
+	if isMeta(q.Path) {
+		return func(node.Path) bool { return true }
+	}
 	a := c.aclNow()
 	return func(p node.Path) bool {
-		if isMeta(q.Path) {
-			return true
-		}
 		return !isMeta(p) && (a == nil || (a.Reach(p) && a.Allows(p, 'r')))
 	}
 }
 
 // aclNow returns the user's ACL as the tree holds it now (nil: unrestricted), reloading it
-// when the tree has changed.
+// only when the digest of the ACL's subtree has changed: other writes leave the cache alone.
 func (c *conn) aclNow() *acl.ACL {
 	c.sess.mu.Lock()
-	name, cached, ver := c.sess.aclName, c.sess.acl, c.sess.aclVer
+	name, cached, ver := c.sess.aclName, c.sess.acl, c.sess.aclDigest
 	c.sess.mu.Unlock()
 	if name == "" {
 		return nil
 	}
 	c.s.mu.Lock()
-	st := c.s.node.Stats()
-	now := treeVersion{c.s.node.Tock(), st.Local + st.Applied}
+	now := c.s.node.Digest(aclPath(name))
 	if cached != nil && ver == now {
 		c.s.mu.Unlock()
 		return cached
@@ -218,7 +217,7 @@ func (c *conn) aclNow() *acl.ACL {
 	a := c.s.loadACLLocked(name)
 	c.s.mu.Unlock()
 	c.sess.mu.Lock()
-	c.sess.acl, c.sess.aclVer = a, now
+	c.sess.acl, c.sess.aclDigest = a, now
 	c.sess.mu.Unlock()
 	return a
 }

@@ -67,9 +67,9 @@ type session struct {
 	admin    bool
 	aclName  string // "" = unrestricted
 	dhKey    *[32]byte
-	// the ACL, cached until the tree changes
-	acl    *acl.ACL
-	aclVer treeVersion
+	// the ACL, cached until its subtree's digest changes
+	acl       *acl.ACL
+	aclDigest [2]uint64
 }
 
 // argon2id parameters (OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane).
@@ -529,6 +529,3 @@ func (c *conn) setAuthTyp(q *clientproto.Request) {
 		return clientproto.NewMsg(q.Seq).Bool("changed", true).Uint("tock", tock).Bytes()
 	})
 }
-
-// treeVersion changes whenever the tree does: the clock, and the updates applied.
-type treeVersion struct{ tock, updates uint64 }

@@ -68,8 +68,9 @@ func (c *conn) getTree(ctx context.Context, q *clientproto.Request, out *streamO
 	sh := shortener{base: len(q.Path)}
 	nc := chainLen(q, 0)
 	o := node.WalkOptions{MinDepth: q.MinDepth, MaxDepth: q.MaxDepth, Empty: q.Empty}
+	vis := c.readable(q) // the ACL as of the request, not looked up per entry
 	c.s.walkChunks(ctx, q.Path, o, func(e node.Entry) bool {
-		return !c.visible(q, e.Path) || out.send(ctx, sh.entry(q.Seq, e, nc))
+		return !vis(e.Path) || out.send(ctx, sh.entry(q.Seq, e, nc))
 	})
 	out.end(ctx)
 }
@@ -123,8 +124,9 @@ func (c *conn) watch(ctx context.Context, q *clientproto.Request, out *streamOut
 		// Only what is not newer than the watch's start: newer changes come through the queue,
 		// so stale data never follows fresher data.
 		o := node.WalkOptions{MinDepth: q.MinDepth, MaxDepth: q.MaxDepth, Empty: q.Empty}
+		vis := c.readable(q) // as of the watch's start, as what it fetches
 		s.walkChunks(ctx, q.Path, o, func(e node.Entry) bool {
-			if e.Tock > startTock || !c.visible(q, e.Path) {
+			if e.Tock > startTock || !vis(e.Path) {
 				return true
 			}
 			return out.send(ctx, sh.entry(q.Seq, e, nc))
