@@ -195,7 +195,7 @@ func (c *conn) readable(q *clientproto.Request) func(node.Path) bool {
 	}
 	a := c.aclNow()
 	return func(p node.Path) bool {
-		return !isMeta(p) && (a == nil || (a.Reach(p) && a.Allows(p, 'r')))
+		return !isMeta(p) && a.Permits(p, 'r')
 	}
 }
 
