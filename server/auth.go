@@ -165,6 +165,35 @@ func (s *Server) userLocked(name string) (userRec, bool) {
 	return u, true
 }
 
+// usersLocked calls fn for every password user with a readable record.
+func (s *Server) usersLocked(fn func(name string, u userRec)) {
+	for _, k := range s.node.Children(userPath("")[:4]) {
+		if k.Kind() != node.KindString {
+			continue
+		}
+		if u, ok := s.userLocked(k.StrVal()); ok {
+			fn(k.StrVal(), u)
+		}
+	}
+}
+
+// ownUser loads the user q's ident names, for an admin or for that user; when ok is false it
+// has answered q with the refusal.
+func (c *conn) ownUser(q *clientproto.Request) (ident string, u userRec, ok bool) {
+	ident, _ = extraStr(q, "ident")
+	if !c.isAdmin() && ident != c.self() {
+		c.send(errReply(q.Seq, errNotAdmin, c.s.tock()))
+		return "", u, false
+	}
+	c.s.mu.Lock()
+	u, ok = c.s.userLocked(ident)
+	c.s.mu.Unlock()
+	if !ok {
+		c.send(errReply(q.Seq, fmt.Errorf("%w: no user %q", clientproto.ErrBadRequest, ident), c.s.tock()))
+	}
+	return ident, u, ok
+}
+
 // greetAuth adds the greeting's auth list and starts the session: with logins off the
 // client is root, as in DistKV.
 func (c *conn) greetAuth(m *clientproto.Msg) {
@@ -402,16 +431,8 @@ func (c *conn) authSet(q *clientproto.Request) {
 
 // authGet returns a user's record without its hashes: {ident, acl, admin, tokens: [ids]}.
 func (c *conn) authGet(q *clientproto.Request) {
-	ident, _ := extraStr(q, "ident")
-	if !c.isAdmin() && ident != c.self() {
-		c.send(errReply(q.Seq, errNotAdmin, c.s.tock()))
-		return
-	}
-	c.s.mu.Lock()
-	u, ok := c.s.userLocked(ident)
-	c.s.mu.Unlock()
+	ident, u, ok := c.ownUser(q)
 	if !ok {
-		c.send(errReply(q.Seq, fmt.Errorf("%w: no user %q", clientproto.ErrBadRequest, ident), c.s.tock()))
 		return
 	}
 	m := clientproto.NewMsg(q.Seq).Str("ident", ident).Str("acl", u.ACL).Bool("admin", u.Admin).Bool("password", u.Password != "")
@@ -441,11 +462,7 @@ func (c *conn) authList(q *clientproto.Request) {
 	}
 	c.s.mu.Lock()
 	var names []string
-	for _, k := range c.s.node.Children(userPath("")[:4]) {
-		if _, ok := c.s.userLocked(k.StrVal()); ok && k.Kind() == node.KindString {
-			names = append(names, k.StrVal())
-		}
-	}
+	c.s.usersLocked(func(name string, _ userRec) { names = append(names, name) })
 	c.s.mu.Unlock()
 	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateStart).Bytes())
 	for _, n := range names {
@@ -457,16 +474,8 @@ func (c *conn) authList(q *clientproto.Request) {
 // authToken makes a login token for a user and returns it once: {ident} -> {token, id}.
 // With drop=ID it removes that token instead.
 func (c *conn) authToken(q *clientproto.Request) {
-	ident, _ := extraStr(q, "ident")
-	if !c.isAdmin() && ident != c.self() {
-		c.send(errReply(q.Seq, errNotAdmin, c.s.tock()))
-		return
-	}
-	c.s.mu.Lock()
-	u, ok := c.s.userLocked(ident)
-	c.s.mu.Unlock()
+	ident, u, ok := c.ownUser(q)
 	if !ok {
-		c.send(errReply(q.Seq, fmt.Errorf("%w: no user %q", clientproto.ErrBadRequest, ident), c.s.tock()))
 		return
 	}
 	if u.Tokens == nil {
@@ -510,10 +519,9 @@ func (c *conn) setAuthTyp(q *clientproto.Request) {
 	if typ != "" {
 		c.s.mu.Lock()
 		admin := false
-		for _, k := range c.s.node.Children(userPath("")[:4]) {
-			u, ok := c.s.userLocked(k.StrVal())
-			admin = admin || (ok && u.Admin && u.Password != "" && u.ACL == "")
-		}
+		c.s.usersLocked(func(_ string, u userRec) {
+			admin = admin || (u.Admin && u.Password != "" && u.ACL == "")
+		})
 		c.s.mu.Unlock()
 		if !admin {
 			c.send(errReply(q.Seq, fmt.Errorf("%w: You didn't configure this method yet: add an admin user with a password and no ACL first", clientproto.ErrBadRequest), c.s.tock()))
