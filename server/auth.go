@@ -62,8 +62,7 @@ type userRec struct {
 type session struct {
 	mu       sync.Mutex
 	loggedIn bool
-	root     bool // logins were off at connect: unrestricted, admin
-	user     string
+	user     string // "*" when logins were off at connect: unrestricted, admin
 	admin    bool
 	aclName  string // "" = unrestricted
 	dhKey    *[32]byte
@@ -201,7 +200,7 @@ func (c *conn) greetAuth(m *clientproto.Msg) {
 	cur, list := c.s.authStateLocked()
 	c.s.mu.Unlock()
 	if cur == "" {
-		c.sess.loggedIn, c.sess.root, c.sess.admin, c.sess.user = true, true, true, "*"
+		c.sess.loggedIn, c.sess.admin, c.sess.user = true, true, "*"
 		return
 	}
 	m.Key("auth").Array(len(list))
@@ -363,7 +362,7 @@ var newDHKey = dh.NewKey
 func (c *conn) isAdmin() bool {
 	c.sess.mu.Lock()
 	defer c.sess.mu.Unlock()
-	return c.sess.loggedIn && (c.sess.root || c.sess.admin)
+	return c.sess.loggedIn && c.sess.admin
 }
 
 func (c *conn) self() string {
