@@ -46,7 +46,7 @@ func (c *conn) dispatch(q *clientproto.Request) {
 		c.send(s.getState(q))
 	case clientproto.ActEnumNode:
 		// A scan of the whole tree: run it beside the reader.
-		c.stream(q.Seq, func(ctx context.Context) { c.send(s.enumNode(ctx, q)) })
+		c.stream(q, func(ctx context.Context) { c.send(s.enumNode(ctx, q)) })
 	case clientproto.ActMsgSend:
 		c.send(s.msgSend(q))
 	case clientproto.ActMsgMonitor:
@@ -58,13 +58,13 @@ func (c *conn) dispatch(q *clientproto.Request) {
 		c.send(clientproto.NewMsg(q.Seq).Uint("tock", t).Bytes())
 	case clientproto.ActSnapshot:
 		// Writing a snapshot reads the whole tree: run it beside the reader.
-		c.stream(q.Seq, func(ctx context.Context) { c.send(s.snapshotNow(q.Seq)) })
+		c.stream(q, func(ctx context.Context) { c.send(s.snapshotNow(q.Seq)) })
 	case clientproto.ActSave:
 		// Reads the whole tree: beside the reader, as snapshot.
-		c.stream(q.Seq, func(ctx context.Context) { c.send(s.save(ctx, q)) })
+		c.stream(q, func(ctx context.Context) { c.send(s.save(ctx, q)) })
 	case clientproto.ActKeyring:
 		// Serf's key manager waits for every member's answer: run it beside the reader.
-		c.stream(q.Seq, func(ctx context.Context) { c.send(s.keyring(q)) })
+		c.stream(q, func(ctx context.Context) { c.send(s.keyring(q)) })
 	case clientproto.ActStop:
 		ok := c.stop(q.Task)
 		c.send(clientproto.NewMsg(q.Seq).Bool("result", ok).Uint("tock", s.tock()).Bytes())
