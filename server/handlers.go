@@ -50,7 +50,12 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	case clientproto.ActMsgSend:
 		c.send(s.msgSend(q))
 	case clientproto.ActMsgMonitor:
-		c.multiStream(q, func(ctx context.Context, out *streamOut) { c.msgMonitor(ctx, q, out) })
+		topic, err := msgTopic(q)
+		if err != nil {
+			c.refuseReq(q, err) // on the reader: refuse reads c.qlen
+			return
+		}
+		c.multiStream(q, func(ctx context.Context, out *streamOut) { c.msgMonitor(ctx, q, topic, out) })
 	case clientproto.ActGetTock:
 		s.mu.Lock()
 		t := s.node.NextTock()
