@@ -37,6 +37,12 @@ func TestAuthCLI(t *testing.T) {
 	if got := mustOK(in("", "internal", "list", ":")); got != "acl\nauth\nconfig\n" {
 		t.Fatalf("internal list: %q", got)
 	}
+	if got := mustOK(in("", "internal", "list", "--json", ":")); got != `["acl","auth","config"]`+"\n" {
+		t.Fatalf("internal list --json: %q", got)
+	}
+	if got := mustOK(in("", "acl", "list")); got != "al\n" {
+		t.Fatalf("acl list: %q", got)
+	}
 	if got := mustOK(in("", "tree", ":")); got != "" {
 		t.Fatalf("the meta area shows in tree: %q", got)
 	}
@@ -64,6 +70,9 @@ func TestAuthCLI(t *testing.T) {
 	}
 	if got := mustOK(in("admin-pw\n", "--user", "admin", "auth", "user", "list")); got != "admin\nalice\n" {
 		t.Fatalf("user list: %q", got)
+	}
+	if got := mustOK(in("admin-pw\n", "--user", "admin", "auth", "user", "list", "--json")); got != `["admin","alice"]`+"\n" {
+		t.Fatalf("user list --json: %q", got)
 	}
 	tok := strings.TrimSpace(mustOK(in("admin-pw\n", "--user", "admin", "auth", "token", "add", "alice")))
 	mustOK(in("", "--user", "alice", "--token", tok, "get", "pub.a"))
