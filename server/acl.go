@@ -162,7 +162,9 @@ func (c *conn) checkWrite(a *acl.ACL, p node.Path) error {
 	e, ok := c.s.node.Lookup(p)
 	first := len(p) + 1 // the length of the first prefix that does not exist yet
 	for i := 1; i <= len(p); i++ {
-		if _, has := c.s.node.Lookup(p[:i]); !has && len(c.s.node.Children(p[:i])) == 0 {
+		// A node exists if it has an entry or something live below it (a non-zero digest,
+		// as Children counts them), found without listing its children.
+		if _, has := c.s.node.Lookup(p[:i]); !has && c.s.node.Digest(p[:i]) == ([2]uint64{}) {
 			first = i
 			break
 		}

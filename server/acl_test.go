@@ -172,6 +172,23 @@ func TestACLLetters(t *testing.T) {
 
 // TestACLWatch: a watcher never sees a value it may not read, and an ACL change takes
 // effect at once.
+// TestACLNewNodes: n is needed at the parent of every node a write creates; a node that
+// holds no value but has values below it exists already and needs none.
+func TestACLNewNodes(t *testing.T) {
+	srv, admin := authSetup(t, map[string]string{"t": "rwcx", "t.#": "rwcxn"})
+	ctx, cancel := context.WithTimeout(context.Background(), ptTimeout)
+	defer cancel()
+	mustSet(t, admin, p("t", "in", "deep"), 1) // t.in: an inner node without a value
+	alice, err := authDial(t, srv.Addr, client.WithPassword("alice", "alice-pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = alice.SetValue(ctx, p("t", "in", "new"), 2)
+	allowed(t, "t.in.new below the existing t.in", err)
+	_, err = alice.SetValue(ctx, p("t", "other", "new"), 3)
+	denied(t, "t.other.new, creating t.other below t (no n)", err)
+}
+
 func TestACLWatch(t *testing.T) {
 	srv, admin := authSetup(t, aclPatterns)
 	ctx, cancel := context.WithTimeout(context.Background(), ptTimeout)
