@@ -137,12 +137,11 @@ func (c *conn) check(q *clientproto.Request) error {
 		}
 	case clientproto.ActDeleteTree:
 		if err = a.Check(q.Path, 'd'); err == nil {
-			c.s.mu.Lock()
-			c.s.node.Walk(q.Path, node.WalkOptions{MaxDepth: -1}, func(e node.Entry) bool {
+			// In chunks, as the deletion itself: a big subtree must not hold s.mu throughout.
+			c.s.walkChunks(c.ctx, q.Path, node.WalkOptions{MaxDepth: -1}, func(e node.Entry) bool {
 				err = a.Check(e.Path, 'd')
 				return err == nil
 			})
-			c.s.mu.Unlock()
 		}
 	case clientproto.ActGetTree, clientproto.ActEnum, clientproto.ActEnumerate:
 		err = a.Check(q.Path, 'e')

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/distkv/distkv/clientproto"
@@ -187,6 +188,33 @@ func TestACLNewNodes(t *testing.T) {
 	allowed(t, "t.in.new below the existing t.in", err)
 	_, err = alice.SetValue(ctx, p("t", "other", "new"), 3)
 	denied(t, "t.other.new, creating t.other below t (no n)", err)
+}
+
+// TestACLDeleteTree: delete_tree needs d at every entry it would delete, also at one beyond
+// the first chunk of the subtree's walk; refused, it deletes nothing.
+func TestACLDeleteTree(t *testing.T) {
+	srv, admin := authSetup(t, map[string]string{"t": "rwcdx", "t.#": "rwcdx", "t.keep": "rwcx"})
+	ctx, cancel := context.WithTimeout(context.Background(), ptTimeout)
+	defer cancel()
+	var ops []client.Op
+	for i := 0; i < walkChunk+10; i++ {
+		ops = append(ops, client.Op{Path: p("t", "a", fmt.Sprint(i)), Value: node.AppendInt(nil, int64(i))})
+	}
+	if _, err := admin.Multi(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, admin, p("t", "keep"), 1) // after t.a's entries in the walk
+	alice, err := authDial(t, srv.Addr, client.WithPassword("alice", "alice-pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = alice.DeleteTree(ctx, p("t"))
+	denied(t, "delete_tree t with t.keep (no d)", err)
+	if _, err := alice.Get(ctx, p("t", "a", "0")); err != nil {
+		t.Fatalf("a refused delete_tree deleted t.a.0: %v", err)
+	}
+	_, err = alice.DeleteTree(ctx, p("t", "a"))
+	allowed(t, "delete_tree t.a", err)
 }
 
 func TestACLWatch(t *testing.T) {
