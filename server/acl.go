@@ -4,6 +4,7 @@ package server
 // difference: a path no ACL entry matches is denied. See docs/security.md, "ACLs".
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -138,7 +139,8 @@ func (c *conn) check(q *clientproto.Request) error {
 	case clientproto.ActDeleteTree:
 		if err = a.Check(q.Path, 'd'); err == nil {
 			// In chunks, as the deletion itself: a big subtree must not hold s.mu throughout.
-			c.s.walkChunks(c.ctx, q.Path, node.WalkOptions{MaxDepth: -1}, func(e node.Entry) bool {
+			// Not c.ctx: a walk cut short by a hang-up would pass the check.
+			c.s.walkChunks(context.Background(), q.Path, node.WalkOptions{MaxDepth: -1}, func(e node.Entry) bool {
 				err = a.Check(e.Path, 'd')
 				return err == nil
 			})
