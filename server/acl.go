@@ -86,12 +86,11 @@ func aclErr(err error) error { return fmt.Errorf("%w: %v", clientproto.ErrAuth, 
 
 // check applies the meta-area rule and the user's ACL to a data action.
 func (c *conn) check(q *clientproto.Request) error {
-	paths := []node.Path{q.Path}
-	for _, op := range q.Ops {
-		paths = append(paths, op.Path)
+	if isMeta(q.Path) {
+		return errMetaPath
 	}
-	for _, p := range paths {
-		if isMeta(p) {
+	for _, op := range q.Ops {
+		if isMeta(op.Path) {
 			return errMetaPath
 		}
 	}
