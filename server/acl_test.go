@@ -306,6 +306,13 @@ func TestMetaArea(t *testing.T) {
 	c := srv.dial(t)
 	c.ok(map[string]any{"action": "set_internal", "path": ptA("config", "x"), "value": 7})
 	c.ok(map[string]any{"action": "set_value", "path": ptA("config", "x"), "value": 8})
+	for _, req := range []map[string]any{
+		{"action": "set_value", "path": ptA(nil, "config", "x"), "value": 9},
+		{"action": "multi", "ops": []any{map[string]any{"path": ptA("ok"), "value": 1},
+			map[string]any{"path": ptA(nil, "config", "x"), "value": 9}}},
+	} {
+		c.callErr(req, clientproto.EtypeBadRequest) // the meta area through a normal action
+	}
 	if r := c.ok(map[string]any{"action": "get_internal", "path": ptA("config", "x")}); ptInt(r["value"]) != 7 {
 		t.Fatalf("get_internal %v", r)
 	}
