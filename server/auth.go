@@ -81,10 +81,16 @@ const (
 // cryptoSlots bounds concurrent DH and argon2 work, as DistKV's crypto_limiter does.
 var cryptoSlots = make(chan struct{}, 2)
 
-func slowHash(secret, salt []byte) []byte {
+// inCryptoSlot runs f once a slot is free.
+func inCryptoSlot(f func()) {
 	cryptoSlots <- struct{}{}
 	defer func() { <-cryptoSlots }()
-	return argon2.IDKey(secret, salt, argonTime, argonMemory, argonLanes, 32)
+	f()
+}
+
+func argonKey(secret, salt []byte, t, m uint32, p uint8, n uint32) (k []byte) {
+	inCryptoSlot(func() { k = argon2.IDKey(secret, salt, t, m, p, n) })
+	return k
 }
 
 func hashPassword(secret []byte) (string, error) {
@@ -94,7 +100,7 @@ func hashPassword(secret []byte) (string, error) {
 	}
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonLanes,
-		enc.EncodeToString(salt), enc.EncodeToString(slowHash(secret, salt))), nil
+		enc.EncodeToString(salt), enc.EncodeToString(argonKey(secret, salt, argonTime, argonMemory, argonLanes, 32))), nil
 }
 
 func checkPassword(phc string, secret []byte) bool {
@@ -113,9 +119,7 @@ func checkPassword(phc string, secret []byte) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	cryptoSlots <- struct{}{}
-	got := argon2.IDKey(secret, salt, t, m, p, uint32(len(want)))
-	<-cryptoSlots
+	got := argonKey(secret, salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
@@ -263,13 +267,14 @@ func (c *conn) diffieHellman(q *clientproto.Request) {
 		c.send(errReply(q.Seq, fmt.Errorf("%w: diffie_hellman needs pubkey (bytes) and length >= 32 (group 14)", clientproto.ErrBadRequest), c.s.tock()))
 		return
 	}
-	cryptoSlots <- struct{}{}
-	k, err := newDHKey(length)
+	var k *dh.Key
 	var key [32]byte
-	if err == nil {
-		key, err = k.Shared([]byte(peer))
-	}
-	<-cryptoSlots
+	var err error
+	inCryptoSlot(func() {
+		if k, err = newDHKey(length); err == nil {
+			key, err = k.Shared([]byte(peer))
+		}
+	})
 	if err != nil {
 		c.send(errReply(q.Seq, fmt.Errorf("%w: %v", clientproto.ErrBadRequest, err), c.s.tock()))
 		return
