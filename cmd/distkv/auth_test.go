@@ -30,6 +30,14 @@ func TestAuthCLI(t *testing.T) {
 	if got := mustOK(in("", "acl", "get", "al")); got != "pub: rxn\npub.#: rwcx\n" {
 		t.Fatalf("acl get al: %q", got)
 	}
+	// --json prints objects, not Go's rendering of a map.
+	if got := mustOK(in("", "acl", "get", "--json", "al")); got != `{"pub":"rxn","pub.#":"rwcx"}`+"\n" {
+		t.Fatalf("acl get --json al: %q", got)
+	}
+	if got, want := mustOK(in("", "auth", "user", "show", "--json", "alice")),
+		`{"acl":"al","admin":false,"name":"alice","password":true,"tokens":[]}`+"\n"; got != want {
+		t.Fatalf("user show --json alice: %q, want %q", got, want)
+	}
 	mustOK(in("", "internal", "set", "config.x", "7"))
 	if got := mustOK(in("", "internal", "get", "config.x")); strings.TrimSpace(got) != "7" {
 		t.Fatalf("internal get: %q", got)
