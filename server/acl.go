@@ -192,10 +192,14 @@ func (c *conn) visible(q *clientproto.Request, p node.Path) bool { return c.read
 
 // readable is visible for many paths, with the ACL taken once; it takes no lock.
 func (c *conn) readable(q *clientproto.Request) func(node.Path) bool {
+	return c.readableBy(q, c.aclNow())
+}
+
+// readableBy is readable with the ACL a (nil: unrestricted).
+func (c *conn) readableBy(q *clientproto.Request, a *acl.ACL) func(node.Path) bool {
 	if isMeta(q.Path) {
 		return func(node.Path) bool { return true }
 	}
-	a := c.aclNow()
 	return func(p node.Path) bool {
 		return !isMeta(p) && a.Permits(p, 'r')
 	}
@@ -205,23 +209,28 @@ func (c *conn) readable(q *clientproto.Request) func(node.Path) bool {
 // only when the digest of the ACL's subtree has changed: other writes leave the cache alone.
 func (c *conn) aclNow() *acl.ACL {
 	c.sess.mu.Lock()
-	name, cached, ver := c.sess.aclName, c.sess.acl, c.sess.aclDigest
+	name := c.sess.aclName
 	c.sess.mu.Unlock()
 	if name == "" {
-		return nil
+		return nil // unrestricted: no need for s.mu
 	}
 	c.s.mu.Lock()
-	now := c.s.node.Digest(aclPath(name))
-	if cached != nil && ver == now {
-		c.s.mu.Unlock()
-		return cached
-	}
-	a := c.s.loadACLLocked(name)
-	c.s.mu.Unlock()
+	defer c.s.mu.Unlock()
+	return c.aclLocked()
+}
+
+// aclLocked is aclNow for a caller holding s.mu (sess.mu is never held while taking s.mu).
+func (c *conn) aclLocked() *acl.ACL {
 	c.sess.mu.Lock()
-	c.sess.acl, c.sess.aclDigest = a, now
-	c.sess.mu.Unlock()
-	return a
+	defer c.sess.mu.Unlock()
+	if c.sess.aclName == "" {
+		return nil
+	}
+	now := c.s.node.Digest(aclPath(c.sess.aclName))
+	if c.sess.acl == nil || c.sess.aclDigest != now {
+		c.sess.acl, c.sess.aclDigest = c.s.loadACLLocked(c.sess.aclName), now
+	}
+	return c.sess.acl
 }
 
 // loadACLLocked reads the ACL NAME from (nil, "acl", NAME, pattern...) = "letters".

@@ -217,6 +217,49 @@ func TestACLDeleteTree(t *testing.T) {
 	allowed(t, "delete_tree t.a", err)
 }
 
+// TestACLGetTreeRevoked: an ACL change reaches a running get_tree at its next chunk: the
+// entries read before the change still go out, none read after it. The client holds the
+// stream with flow control until the change is made, so the split is exact.
+func TestACLGetTreeRevoked(t *testing.T) {
+	srv, admin := authSetup(t, map[string]string{"t": "rxe", "t.#": "rx"})
+	ctx, cancel := context.WithTimeout(context.Background(), ptTimeout)
+	defer cancel()
+	var ops []client.Op
+	for i := 0; i < 2*walkChunk; i++ {
+		ops = append(ops, client.Op{Path: p("t", fmt.Sprintf("%04d", i)), Value: node.AppendInt(nil, int64(i))})
+	}
+	if _, err := admin.Multi(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	c := flowConn(t, srv)
+	loginRaw(t, c, "alice", "alice-pw")
+	seq := c.send(ptM{"action": "get_tree", "path": ptA("t")})
+	next, acked := uint64(1), uint64(0)
+	if m := readAcking(t, c, seq, &next, &acked); m["state"] != "start" {
+		t.Fatalf("first message %v, want start", m)
+	}
+	if m := readAcking(t, c, seq, &next, &acked); m["value"] == nil {
+		t.Fatalf("first entry %v", m) // it is out: the first chunk has been read
+	}
+	if err := admin.SetACL(ctx, "al", p("t", "#"), "x"); err != nil {
+		t.Fatal(err)
+	}
+	entries := 1
+	for {
+		m := readAcking(t, c, seq, &next, &acked)
+		if m["state"] == "end" {
+			break
+		}
+		if m["error"] != nil {
+			t.Fatalf("get_tree: %v", m)
+		}
+		entries++
+	}
+	if entries != walkChunk {
+		t.Fatalf("%d entries after the ACL lost r at the second chunk, want the first chunk's %d", entries, walkChunk)
+	}
+}
+
 func TestACLWatch(t *testing.T) {
 	srv, admin := authSetup(t, aclPatterns)
 	ctx, cancel := context.WithTimeout(context.Background(), ptTimeout)
