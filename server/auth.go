@@ -326,9 +326,10 @@ func (c *conn) doLogin(q *clientproto.Request) error {
 		return fmt.Errorf("wrong auth type %q, want %q", typ, cur)
 	case typ == MethodToken:
 		tok, _ := extraStr(q, "token")
+		want := []byte(tokenHash(tok))
 		ok := false
 		for _, h := range u.Tokens {
-			ok = ok || subtle.ConstantTimeCompare([]byte(h), []byte(tokenHash(tok))) == 1
+			ok = subtle.ConstantTimeCompare([]byte(h), want) == 1 || ok // every one compared
 		}
 		if !known || !ok {
 			return fmt.Errorf("user %q: no such token", ident)
