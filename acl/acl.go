@@ -66,11 +66,22 @@ type step struct {
 
 // Match returns the mode of the entry that matches p, and whether one does.
 func (a *ACL) Match(p node.Path) (string, bool) {
+	_, m, ok := a.walk(p)
+	return m, ok
+}
+
+// walk matches p and all its prefixes in one pass over the trie: mode and ok are Match(p),
+// reach is Reach(p).
+func (a *ACL) walk(p node.Path) (reach bool, mode string, ok bool) {
 	if a == nil {
-		return "", false
+		return true, "", false
 	}
+	reach = true
 	steps := []step{{t: &a.root}}
 	for _, e := range p {
+		if m, ok := first(steps); ok && strings.IndexByte(m, 'x') < 0 {
+			reach = false
+		}
 		var next []step
 		for _, s := range steps {
 			if k := s.t.kids[e]; k != nil {
@@ -90,10 +101,16 @@ func (a *ACL) Match(p node.Path) (string, bool) {
 			}
 		}
 		if len(next) == 0 {
-			return "", false
+			return reach, "", false // no longer prefix matches: they impose nothing
 		}
 		steps = next
 	}
+	mode, ok = first(steps)
+	return reach, mode, ok
+}
+
+// first is the mode of the first step, in precedence order, whose pattern has one.
+func first(steps []step) (string, bool) {
 	for _, s := range steps {
 		if s.t.has {
 			return s.t.mode, true
@@ -114,24 +131,26 @@ func (a *ACL) Allows(p node.Path, letter byte) bool {
 // Reach reports whether the path p may be reached: every proper prefix of p that an entry
 // matches must hold x (a prefix no entry matches imposes nothing). A nil ACL reaches all.
 func (a *ACL) Reach(p node.Path) bool {
+	reach, _, _ := a.walk(p)
+	return reach
+}
+
+// Permits is Check without the error: p is reachable and its entry holds letter.
+func (a *ACL) Permits(p node.Path, letter byte) bool {
 	if a == nil {
 		return true
 	}
-	for i := 0; i < len(p); i++ {
-		if m, ok := a.Match(p[:i]); ok && strings.IndexByte(m, 'x') < 0 {
-			return false
-		}
-	}
-	return true
+	reach, m, ok := a.walk(p)
+	return reach && ok && strings.IndexByte(m, letter) >= 0
 }
 
 // Check is Reach and Allows together: the access an action needs at p.
 func (a *ACL) Check(p node.Path, letter byte) error {
+	if a.Permits(p, letter) {
+		return nil
+	}
 	if !a.Reach(p) {
 		return fmt.Errorf("acl: %s: not accessible (x)", p)
 	}
-	if !a.Allows(p, letter) {
-		return fmt.Errorf("acl: %s: mode %q not granted", p, letter)
-	}
-	return nil
+	return fmt.Errorf("acl: %s: mode %q not granted", p, letter)
 }

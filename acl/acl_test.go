@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/distkv/distkv/node"
@@ -61,5 +62,56 @@ func TestCheck(t *testing.T) {
 	}
 	if Valid("rwq") == nil || Valid(Letters) != nil {
 		t.Error("Valid")
+	}
+}
+
+// Reach and Permits, computed in one pass, agree with their definitions prefix by prefix.
+func TestReachOnePass(t *testing.T) {
+	var a ACL
+	for pat, m := range map[string]string{"one": "r", "one.#": "rx", "one.a": "xr", "+": "x", "+.a.#": "r",
+		"two.+.z": "rx", "#": "ex", "a.b": "x", "a.b.+": "r"} {
+		a.Set(node.StringPath(strings.Split(pat, ".")...), m)
+	}
+	elems := []node.Element{node.String("one"), node.String("two"), node.String("a"), node.String("b"), node.String("z"), node.Nil()}
+	var paths []node.Path
+	var grow func(p node.Path)
+	grow = func(p node.Path) {
+		paths = append(paths, p)
+		if len(p) < 4 {
+			for _, e := range elems {
+				grow(append(p[:len(p):len(p)], e))
+			}
+		}
+	}
+	grow(nil)
+	for _, p := range paths {
+		want := true
+		for i := 0; i < len(p); i++ {
+			if m, ok := a.Match(p[:i]); ok && !strings.Contains(m, "x") {
+				want = false
+			}
+		}
+		if got := a.Reach(p); got != want {
+			t.Fatalf("Reach(%s) = %v, want %v", p, got, want)
+		}
+		for _, l := range []byte("rex") {
+			if got := a.Permits(p, l); got != (want && a.Allows(p, l)) {
+				t.Fatalf("Permits(%s, %c) = %v, want %v", p, l, got, !got)
+			}
+			if (a.Check(p, l) == nil) != a.Permits(p, l) {
+				t.Fatalf("Check(%s, %c) disagrees with Permits", p, l)
+			}
+		}
+	}
+}
+
+func BenchmarkPermits(b *testing.B) {
+	var a ACL
+	a.Set(node.StringPath("home"), "x")
+	a.Set(node.StringPath("home", "#"), "rwcdx")
+	a.Set(node.StringPath("home", "+", "secret"), "x")
+	p := node.StringPath("home", "alice", "docs", "2026", "notes")
+	for i := 0; i < b.N; i++ {
+		a.Permits(p, 'r')
 	}
 }

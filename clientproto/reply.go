@@ -88,36 +88,42 @@ func (m *Msg) AppendRaw(v []byte) *Msg  { m.buf = append(m.buf, v...); return m 
 // PeekSeq finds the seq of a request that failed to parse, so its error can be routed; 0 if
 // there is none.
 func PeekSeq(b []byte) uint64 {
-	v, _ := peekField(b, "seq", func(r *node.Reader) (any, error) { return r.Uint() })
-	u, _ := v.(uint64)
+	v, ok := RawField(b, "seq")
+	if !ok {
+		return 0
+	}
+	u, err := node.NewReader(v).Uint()
+	if err != nil {
+		return 0
+	}
 	return u
 }
 
 // PeekAction returns the action of a message that may not parse as a request, or "".
 func PeekAction(b []byte) string {
-	v, _ := peekField(b, "action", func(r *node.Reader) (any, error) { return r.Str() })
-	a, _ := v.(string)
+	a, _ := node.StringField(b, "action")
 	return a
 }
 
-// peekField reads one top-level key of a msgpack map with read, skipping the others.
-func peekField(b []byte, key string, read func(*node.Reader) (any, error)) (any, error) {
+// RawField returns the raw value of key in the msgpack map b, reading no further than it.
+func RawField(b []byte, key string) ([]byte, bool) {
 	r := node.NewReader(b)
 	n, err := r.MapLen()
 	if err != nil {
-		return nil, err
+		return nil, false
 	}
 	for i := 0; i < n; i++ {
 		k, err := r.Str()
 		if err != nil {
-			return nil, err
+			return nil, false
+		}
+		v, err := r.Raw()
+		if err != nil {
+			return nil, false
 		}
 		if k == key {
-			return read(r)
-		}
-		if _, err := r.Raw(); err != nil {
-			return nil, err
+			return v, true
 		}
 	}
-	return nil, nil
+	return nil, false
 }

@@ -4,6 +4,7 @@ package server
 // difference: a path no ACL entry matches is denied. See docs/security.md, "ACLs".
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -73,7 +74,7 @@ func (c *conn) gate(q *clientproto.Request) bool {
 // refuseReq answers q with err; a stream request as DistKV's server does it (start, error,
 // end), since DistKV's client waits for start first.
 func (c *conn) refuseReq(q *clientproto.Request, err error) {
-	c.refuse(q.Seq, isStreamAction(q.Action) || q.Action == "get_tree_internal", err)
+	c.refuse(q.Seq, isStreamAction(q.Action), err)
 }
 
 // isMeta: a path in the nil-rooted meta area, which the normal actions do not reach.
@@ -85,12 +86,11 @@ func aclErr(err error) error { return fmt.Errorf("%w: %v", clientproto.ErrAuth, 
 
 // check applies the meta-area rule and the user's ACL to a data action.
 func (c *conn) check(q *clientproto.Request) error {
-	paths := []node.Path{q.Path}
-	for _, op := range q.Ops {
-		paths = append(paths, op.Path)
+	if isMeta(q.Path) {
+		return errMetaPath
 	}
-	for _, p := range paths {
-		if isMeta(p) {
+	for _, op := range q.Ops {
+		if isMeta(op.Path) {
 			return errMetaPath
 		}
 	}
@@ -137,12 +137,12 @@ func (c *conn) check(q *clientproto.Request) error {
 		}
 	case clientproto.ActDeleteTree:
 		if err = a.Check(q.Path, 'd'); err == nil {
-			c.s.mu.Lock()
-			c.s.node.Walk(q.Path, node.WalkOptions{MaxDepth: -1}, func(e node.Entry) bool {
+			// In chunks, as the deletion itself: a big subtree must not hold s.mu throughout.
+			// Not c.ctx: a walk cut short by a hang-up would pass the check.
+			c.s.walkChunks(context.Background(), q.Path, node.WalkOptions{MaxDepth: -1}, func(e node.Entry) bool {
 				err = a.Check(e.Path, 'd')
 				return err == nil
 			})
-			c.s.mu.Unlock()
 		}
 	case clientproto.ActGetTree, clientproto.ActEnum, clientproto.ActEnumerate:
 		err = a.Check(q.Path, 'e')
@@ -162,7 +162,9 @@ func (c *conn) checkWrite(a *acl.ACL, p node.Path) error {
 	e, ok := c.s.node.Lookup(p)
 	first := len(p) + 1 // the length of the first prefix that does not exist yet
 	for i := 1; i <= len(p); i++ {
-		if _, has := c.s.node.Lookup(p[:i]); !has && len(c.s.node.Children(p[:i])) == 0 {
+		// A node exists if it has an entry or something live below it (a non-zero digest,
+		// as Children counts them), found without listing its children.
+		if _, has := c.s.node.Lookup(p[:i]); !has && c.s.node.Digest(p[:i]) == ([2]uint64{}) {
 			first = i
 			break
 		}
@@ -190,37 +192,45 @@ func (c *conn) visible(q *clientproto.Request, p node.Path) bool { return c.read
 
 // readable is visible for many paths, with the ACL taken once; it takes no lock.
 func (c *conn) readable(q *clientproto.Request) func(node.Path) bool {
-	a := c.aclNow()
+	return c.readableBy(q, c.aclNow())
+}
+
+// readableBy is readable with the ACL a (nil: unrestricted).
+func (c *conn) readableBy(q *clientproto.Request, a *acl.ACL) func(node.Path) bool {
+	if isMeta(q.Path) {
+		return func(node.Path) bool { return true }
+	}
 	return func(p node.Path) bool {
-		if isMeta(q.Path) {
-			return true
-		}
-		return !isMeta(p) && (a == nil || (a.Reach(p) && a.Allows(p, 'r')))
+		return !isMeta(p) && a.Permits(p, 'r')
 	}
 }
 
 // aclNow returns the user's ACL as the tree holds it now (nil: unrestricted), reloading it
-// when the tree has changed.
+// only when the digest of the ACL's subtree has changed: other writes leave the cache alone.
 func (c *conn) aclNow() *acl.ACL {
 	c.sess.mu.Lock()
-	name, cached, ver := c.sess.aclName, c.sess.acl, c.sess.aclVer
+	name := c.sess.aclName
 	c.sess.mu.Unlock()
 	if name == "" {
-		return nil
+		return nil // unrestricted: no need for s.mu
 	}
 	c.s.mu.Lock()
-	st := c.s.node.Stats()
-	now := treeVersion{c.s.node.Tock(), st.Local + st.Applied}
-	if cached != nil && ver == now {
-		c.s.mu.Unlock()
-		return cached
-	}
-	a := c.s.loadACLLocked(name)
-	c.s.mu.Unlock()
+	defer c.s.mu.Unlock()
+	return c.aclLocked()
+}
+
+// aclLocked is aclNow for a caller holding s.mu (sess.mu is never held while taking s.mu).
+func (c *conn) aclLocked() *acl.ACL {
 	c.sess.mu.Lock()
-	c.sess.acl, c.sess.aclVer = a, now
-	c.sess.mu.Unlock()
-	return a
+	defer c.sess.mu.Unlock()
+	if c.sess.aclName == "" {
+		return nil
+	}
+	now := c.s.node.Digest(aclPath(c.sess.aclName))
+	if c.sess.acl == nil || c.sess.aclDigest != now {
+		c.sess.acl, c.sess.aclDigest = c.s.loadACLLocked(c.sess.aclName), now
+	}
+	return c.sess.acl
 }
 
 // loadACLLocked reads the ACL NAME from (nil, "acl", NAME, pattern...) = "letters".

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/distkv/distkv/clientproto"
@@ -172,6 +173,93 @@ func TestACLLetters(t *testing.T) {
 
 // TestACLWatch: a watcher never sees a value it may not read, and an ACL change takes
 // effect at once.
+// TestACLNewNodes: n is needed at the parent of every node a write creates; a node that
+// holds no value but has values below it exists already and needs none.
+func TestACLNewNodes(t *testing.T) {
+	srv, admin := authSetup(t, map[string]string{"t": "rwcx", "t.#": "rwcxn"})
+	ctx, cancel := context.WithTimeout(context.Background(), ptTimeout)
+	defer cancel()
+	mustSet(t, admin, p("t", "in", "deep"), 1) // t.in: an inner node without a value
+	alice, err := authDial(t, srv.Addr, client.WithPassword("alice", "alice-pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = alice.SetValue(ctx, p("t", "in", "new"), 2)
+	allowed(t, "t.in.new below the existing t.in", err)
+	_, err = alice.SetValue(ctx, p("t", "other", "new"), 3)
+	denied(t, "t.other.new, creating t.other below t (no n)", err)
+}
+
+// TestACLDeleteTree: delete_tree needs d at every entry it would delete, also at one beyond
+// the first chunk of the subtree's walk; refused, it deletes nothing.
+func TestACLDeleteTree(t *testing.T) {
+	srv, admin := authSetup(t, map[string]string{"t": "rwcdx", "t.#": "rwcdx", "t.keep": "rwcx"})
+	ctx, cancel := context.WithTimeout(context.Background(), ptTimeout)
+	defer cancel()
+	var ops []client.Op
+	for i := 0; i < walkChunk+10; i++ {
+		ops = append(ops, client.Op{Path: p("t", "a", fmt.Sprint(i)), Value: node.AppendInt(nil, int64(i))})
+	}
+	if _, err := admin.Multi(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, admin, p("t", "keep"), 1) // after t.a's entries in the walk
+	alice, err := authDial(t, srv.Addr, client.WithPassword("alice", "alice-pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = alice.DeleteTree(ctx, p("t"))
+	denied(t, "delete_tree t with t.keep (no d)", err)
+	if _, err := alice.Get(ctx, p("t", "a", "0")); err != nil {
+		t.Fatalf("a refused delete_tree deleted t.a.0: %v", err)
+	}
+	_, err = alice.DeleteTree(ctx, p("t", "a"))
+	allowed(t, "delete_tree t.a", err)
+}
+
+// TestACLGetTreeRevoked: an ACL change reaches a running get_tree at its next chunk: the
+// entries read before the change still go out, none read after it. The client holds the
+// stream with flow control until the change is made, so the split is exact.
+func TestACLGetTreeRevoked(t *testing.T) {
+	srv, admin := authSetup(t, map[string]string{"t": "rxe", "t.#": "rx"})
+	ctx, cancel := context.WithTimeout(context.Background(), ptTimeout)
+	defer cancel()
+	var ops []client.Op
+	for i := 0; i < 2*walkChunk; i++ {
+		ops = append(ops, client.Op{Path: p("t", fmt.Sprintf("%04d", i)), Value: node.AppendInt(nil, int64(i))})
+	}
+	if _, err := admin.Multi(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	c := flowConn(t, srv)
+	loginRaw(t, c, "alice", "alice-pw")
+	seq := c.send(ptM{"action": "get_tree", "path": ptA("t")})
+	next, acked := uint64(1), uint64(0)
+	if m := readAcking(t, c, seq, &next, &acked); m["state"] != "start" {
+		t.Fatalf("first message %v, want start", m)
+	}
+	if m := readAcking(t, c, seq, &next, &acked); m["value"] == nil {
+		t.Fatalf("first entry %v", m) // it is out: the first chunk has been read
+	}
+	if err := admin.SetACL(ctx, "al", p("t", "#"), "x"); err != nil {
+		t.Fatal(err)
+	}
+	entries := 1
+	for {
+		m := readAcking(t, c, seq, &next, &acked)
+		if m["state"] == "end" {
+			break
+		}
+		if m["error"] != nil {
+			t.Fatalf("get_tree: %v", m)
+		}
+		entries++
+	}
+	if entries != walkChunk {
+		t.Fatalf("%d entries after the ACL lost r at the second chunk, want the first chunk's %d", entries, walkChunk)
+	}
+}
+
 func TestACLWatch(t *testing.T) {
 	srv, admin := authSetup(t, aclPatterns)
 	ctx, cancel := context.WithTimeout(context.Background(), ptTimeout)
@@ -261,6 +349,13 @@ func TestMetaArea(t *testing.T) {
 	c := srv.dial(t)
 	c.ok(map[string]any{"action": "set_internal", "path": ptA("config", "x"), "value": 7})
 	c.ok(map[string]any{"action": "set_value", "path": ptA("config", "x"), "value": 8})
+	for _, req := range []map[string]any{
+		{"action": "set_value", "path": ptA(nil, "config", "x"), "value": 9},
+		{"action": "multi", "ops": []any{map[string]any{"path": ptA("ok"), "value": 1},
+			map[string]any{"path": ptA(nil, "config", "x"), "value": 9}}},
+	} {
+		c.callErr(req, clientproto.EtypeBadRequest) // the meta area through a normal action
+	}
 	if r := c.ok(map[string]any{"action": "get_internal", "path": ptA("config", "x")}); ptInt(r["value"]) != 7 {
 		t.Fatalf("get_internal %v", r)
 	}

@@ -62,14 +62,13 @@ type userRec struct {
 type session struct {
 	mu       sync.Mutex
 	loggedIn bool
-	root     bool // logins were off at connect: unrestricted, admin
-	user     string
+	user     string // "*" when logins were off at connect: unrestricted, admin
 	admin    bool
 	aclName  string // "" = unrestricted
 	dhKey    *[32]byte
-	// the ACL, cached until the tree changes
-	acl    *acl.ACL
-	aclVer treeVersion
+	// the ACL, cached until its subtree's digest changes
+	acl       *acl.ACL
+	aclDigest [2]uint64
 }
 
 // argon2id parameters (OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane).
@@ -82,10 +81,16 @@ const (
 // cryptoSlots bounds concurrent DH and argon2 work, as DistKV's crypto_limiter does.
 var cryptoSlots = make(chan struct{}, 2)
 
-func slowHash(secret, salt []byte) []byte {
+// inCryptoSlot runs f once a slot is free.
+func inCryptoSlot(f func()) {
 	cryptoSlots <- struct{}{}
 	defer func() { <-cryptoSlots }()
-	return argon2.IDKey(secret, salt, argonTime, argonMemory, argonLanes, 32)
+	f()
+}
+
+func argonKey(secret, salt []byte, t, m uint32, p uint8, n uint32) (k []byte) {
+	inCryptoSlot(func() { k = argon2.IDKey(secret, salt, t, m, p, n) })
+	return k
 }
 
 func hashPassword(secret []byte) (string, error) {
@@ -95,7 +100,7 @@ func hashPassword(secret []byte) (string, error) {
 	}
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonLanes,
-		enc.EncodeToString(salt), enc.EncodeToString(slowHash(secret, salt))), nil
+		enc.EncodeToString(salt), enc.EncodeToString(argonKey(secret, salt, argonTime, argonMemory, argonLanes, 32))), nil
 }
 
 func checkPassword(phc string, secret []byte) bool {
@@ -114,9 +119,7 @@ func checkPassword(phc string, secret []byte) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	cryptoSlots <- struct{}{}
-	got := argon2.IDKey(secret, salt, t, m, p, uint32(len(want)))
-	<-cryptoSlots
+	got := argonKey(secret, salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
@@ -165,6 +168,35 @@ func (s *Server) userLocked(name string) (userRec, bool) {
 	return u, true
 }
 
+// usersLocked calls fn for every password user with a readable record.
+func (s *Server) usersLocked(fn func(name string, u userRec)) {
+	for _, k := range s.node.Children(userPath("")[:4]) {
+		if k.Kind() != node.KindString {
+			continue
+		}
+		if u, ok := s.userLocked(k.StrVal()); ok {
+			fn(k.StrVal(), u)
+		}
+	}
+}
+
+// ownUser loads the user q's ident names, for an admin or for that user; when ok is false it
+// has answered q with the refusal.
+func (c *conn) ownUser(q *clientproto.Request) (ident string, u userRec, ok bool) {
+	ident, _ = extraStr(q, "ident")
+	if !c.isAdmin() && ident != c.self() {
+		c.send(errReply(q.Seq, errNotAdmin, c.s.tock()))
+		return "", u, false
+	}
+	c.s.mu.Lock()
+	u, ok = c.s.userLocked(ident)
+	c.s.mu.Unlock()
+	if !ok {
+		c.send(errReply(q.Seq, fmt.Errorf("%w: no user %q", clientproto.ErrBadRequest, ident), c.s.tock()))
+	}
+	return ident, u, ok
+}
+
 // greetAuth adds the greeting's auth list and starts the session: with logins off the
 // client is root, as in DistKV.
 func (c *conn) greetAuth(m *clientproto.Msg) {
@@ -172,7 +204,7 @@ func (c *conn) greetAuth(m *clientproto.Msg) {
 	cur, list := c.s.authStateLocked()
 	c.s.mu.Unlock()
 	if cur == "" {
-		c.sess.loggedIn, c.sess.root, c.sess.admin, c.sess.user = true, true, true, "*"
+		c.sess.loggedIn, c.sess.admin, c.sess.user = true, true, "*"
 		return
 	}
 	m.Key("auth").Array(len(list))
@@ -235,13 +267,14 @@ func (c *conn) diffieHellman(q *clientproto.Request) {
 		c.send(errReply(q.Seq, fmt.Errorf("%w: diffie_hellman needs pubkey (bytes) and length >= 32 (group 14)", clientproto.ErrBadRequest), c.s.tock()))
 		return
 	}
-	cryptoSlots <- struct{}{}
-	k, err := newDHKey(length)
+	var k *dh.Key
 	var key [32]byte
-	if err == nil {
-		key, err = k.Shared([]byte(peer))
-	}
-	<-cryptoSlots
+	var err error
+	inCryptoSlot(func() {
+		if k, err = newDHKey(length); err == nil {
+			key, err = k.Shared([]byte(peer))
+		}
+	})
 	if err != nil {
 		c.send(errReply(q.Seq, fmt.Errorf("%w: %v", clientproto.ErrBadRequest, err), c.s.tock()))
 		return
@@ -293,9 +326,10 @@ func (c *conn) doLogin(q *clientproto.Request) error {
 		return fmt.Errorf("wrong auth type %q, want %q", typ, cur)
 	case typ == MethodToken:
 		tok, _ := extraStr(q, "token")
+		want := []byte(tokenHash(tok))
 		ok := false
 		for _, h := range u.Tokens {
-			ok = ok || subtle.ConstantTimeCompare([]byte(h), []byte(tokenHash(tok))) == 1
+			ok = subtle.ConstantTimeCompare([]byte(h), want) == 1 || ok // every one compared
 		}
 		if !known || !ok {
 			return fmt.Errorf("user %q: no such token", ident)
@@ -334,7 +368,7 @@ var newDHKey = dh.NewKey
 func (c *conn) isAdmin() bool {
 	c.sess.mu.Lock()
 	defer c.sess.mu.Unlock()
-	return c.sess.loggedIn && (c.sess.root || c.sess.admin)
+	return c.sess.loggedIn && c.sess.admin
 }
 
 func (c *conn) self() string {
@@ -402,16 +436,8 @@ func (c *conn) authSet(q *clientproto.Request) {
 
 // authGet returns a user's record without its hashes: {ident, acl, admin, tokens: [ids]}.
 func (c *conn) authGet(q *clientproto.Request) {
-	ident, _ := extraStr(q, "ident")
-	if !c.isAdmin() && ident != c.self() {
-		c.send(errReply(q.Seq, errNotAdmin, c.s.tock()))
-		return
-	}
-	c.s.mu.Lock()
-	u, ok := c.s.userLocked(ident)
-	c.s.mu.Unlock()
+	ident, u, ok := c.ownUser(q)
 	if !ok {
-		c.send(errReply(q.Seq, fmt.Errorf("%w: no user %q", clientproto.ErrBadRequest, ident), c.s.tock()))
 		return
 	}
 	m := clientproto.NewMsg(q.Seq).Str("ident", ident).Str("acl", u.ACL).Bool("admin", u.Admin).Bool("password", u.Password != "")
@@ -441,11 +467,7 @@ func (c *conn) authList(q *clientproto.Request) {
 	}
 	c.s.mu.Lock()
 	var names []string
-	for _, k := range c.s.node.Children(userPath("")[:4]) {
-		if _, ok := c.s.userLocked(k.StrVal()); ok && k.Kind() == node.KindString {
-			names = append(names, k.StrVal())
-		}
-	}
+	c.s.usersLocked(func(name string, _ userRec) { names = append(names, name) })
 	c.s.mu.Unlock()
 	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateStart).Bytes())
 	for _, n := range names {
@@ -457,16 +479,8 @@ func (c *conn) authList(q *clientproto.Request) {
 // authToken makes a login token for a user and returns it once: {ident} -> {token, id}.
 // With drop=ID it removes that token instead.
 func (c *conn) authToken(q *clientproto.Request) {
-	ident, _ := extraStr(q, "ident")
-	if !c.isAdmin() && ident != c.self() {
-		c.send(errReply(q.Seq, errNotAdmin, c.s.tock()))
-		return
-	}
-	c.s.mu.Lock()
-	u, ok := c.s.userLocked(ident)
-	c.s.mu.Unlock()
+	ident, u, ok := c.ownUser(q)
 	if !ok {
-		c.send(errReply(q.Seq, fmt.Errorf("%w: no user %q", clientproto.ErrBadRequest, ident), c.s.tock()))
 		return
 	}
 	if u.Tokens == nil {
@@ -510,10 +524,9 @@ func (c *conn) setAuthTyp(q *clientproto.Request) {
 	if typ != "" {
 		c.s.mu.Lock()
 		admin := false
-		for _, k := range c.s.node.Children(userPath("")[:4]) {
-			u, ok := c.s.userLocked(k.StrVal())
-			admin = admin || (ok && u.Admin && u.Password != "" && u.ACL == "")
-		}
+		c.s.usersLocked(func(_ string, u userRec) {
+			admin = admin || (u.Admin && u.Password != "" && u.ACL == "")
+		})
 		c.s.mu.Unlock()
 		if !admin {
 			c.send(errReply(q.Seq, fmt.Errorf("%w: You didn't configure this method yet: add an admin user with a password and no ACL first", clientproto.ErrBadRequest), c.s.tock()))
@@ -529,6 +542,3 @@ func (c *conn) setAuthTyp(q *clientproto.Request) {
 		return clientproto.NewMsg(q.Seq).Bool("changed", true).Uint("tock", tock).Bytes()
 	})
 }
-
-// treeVersion changes whenever the tree does: the clock, and the updates applied.
-type treeVersion struct{ tock, updates uint64 }

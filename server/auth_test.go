@@ -151,8 +151,22 @@ func TestLoginToken(t *testing.T) {
 	if _, err := authDial(t, srv.Addr, client.WithToken("admin", tok)); !errors.Is(err, clientproto.ErrAuth) {
 		t.Fatalf("alice's token as admin: %v", err)
 	}
-	if _, err := authDial(t, srv.Addr, client.WithToken("alice", tok)); err != nil {
+	alice, err := authDial(t, srv.Addr, client.WithToken("alice", tok))
+	if err != nil {
 		t.Fatalf("token: %v", err)
+	}
+	// A user reaches their own record and tokens only; an unknown user is a bad request.
+	if u, err := alice.GetUser(ctx, "alice"); err != nil || len(u.Tokens) != 1 {
+		t.Fatalf("alice's own record: %+v, %v", u, err)
+	}
+	if _, err := alice.GetUser(ctx, "admin"); !errors.Is(err, clientproto.ErrAuth) {
+		t.Fatalf("alice reads admin's record: %v", err)
+	}
+	if _, _, err := alice.NewToken(ctx, "admin"); !errors.Is(err, clientproto.ErrAuth) {
+		t.Fatalf("alice makes a token for admin: %v", err)
+	}
+	if _, _, err := admin.NewToken(ctx, "nobody"); !errors.Is(err, clientproto.ErrBadRequest) {
+		t.Fatalf("a token for an unknown user: %v", err)
 	}
 	if err := admin.DropToken(ctx, "alice", id); err != nil {
 		t.Fatal(err)

@@ -265,22 +265,23 @@ type streamTask struct {
 
 // stream runs fn in its own goroutine, registered under the request's seq so that "stop" can
 // cancel it. Beyond MaxStreams running streams the request gets an error reply instead.
-func (c *conn) stream(seq uint64, fn func(ctx context.Context)) {
-	c.runStream(seq, nil, func(ctx context.Context, _ *streamOut) { fn(ctx) })
+func (c *conn) stream(q *clientproto.Request, fn func(ctx context.Context)) {
+	c.runStream(q, false, func(ctx context.Context, _ *streamOut) { fn(ctx) })
 }
 
 // multiStream is stream for an action whose reply is a stream of messages (get_tree, watch):
 // they go out through a streamOut, flow-controlled if agreed, and a refusal is framed by start
 // and end, as DistKV's server does, since DistKV's client waits for start.
 func (c *conn) multiStream(q *clientproto.Request, fn func(ctx context.Context, out *streamOut)) {
-	c.runStream(q.Seq, q, fn)
+	c.runStream(q, true, fn)
 }
 
-func (c *conn) runStream(seq uint64, q *clientproto.Request, fn func(ctx context.Context, out *streamOut)) {
+func (c *conn) runStream(q *clientproto.Request, multi bool, fn func(ctx context.Context, out *streamOut)) {
+	seq := q.Seq
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := &streamTask{cancel: cancel}
 	out := &streamOut{c: c, seq: seq}
-	if n := c.qlenFor(q); q != nil && n > 0 {
+	if n := c.qlenFor(q); multi && n > 0 {
 		t.win = newWindow(n)
 		out.win = t.win
 	}
@@ -291,7 +292,7 @@ func (c *conn) runStream(seq uint64, q *clientproto.Request, fn func(ctx context
 		cancel()
 		err := fmt.Errorf("%w: %d streams running on this connection, the maximum; stop one first",
 			clientproto.ErrLimit, c.s.cfg.MaxStreams)
-		c.refuse(seq, q != nil, err)
+		c.refuse(seq, multi, err)
 		return
 	}
 	if old != nil {

@@ -107,7 +107,7 @@ func (o *streamOut) end(ctx context.Context) {
 // qlenFor is the window of a stream: the request's own qlen if it has one (DistKV reads it
 // per request), else the one agreed for the connection; 0 turns flow control off.
 func (c *conn) qlenFor(q *clientproto.Request) int {
-	if q != nil && q.Qlen > 0 && c.s.cfg.Qlen > 0 {
+	if q.Qlen > 0 && c.s.cfg.Qlen > 0 {
 		return clampQlen(min(q.Qlen, c.s.cfg.Qlen))
 	}
 	return c.qlen

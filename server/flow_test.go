@@ -202,3 +202,22 @@ func TestWindow(t *testing.T) {
 		t.Fatalf("cancelled next: %s", r)
 	}
 }
+
+// A msg_monitor with a bad topic is refused from the reader, framed: the stream goroutine
+// must not read the connection's qlen, which the reader sets (run with -race).
+func TestMsgMonitorBadTopicRefused(t *testing.T) {
+	srv := ptStart(t, Config{})
+	c := srv.dial(t)
+	for i := 0; i < 8; i++ {
+		seq := c.send(ptM{"action": "msg_monitor"})
+		c.send(ptM{"seq": 0, "qlen": DefaultQlen - i%2}) // while the monitor may be starting
+		if r := c.next(seq); r["state"] != "start" {
+			t.Fatalf("first reply %v, want state start", r)
+		}
+		ptCheckErr(t, c.next(seq), seq, "request")
+		if r := c.next(seq); r["state"] != "end" {
+			t.Fatalf("last reply %v, want state end", r)
+		}
+	}
+	ptStillServes(t, c, "after bad monitors")
+}

@@ -46,11 +46,16 @@ func (c *conn) dispatch(q *clientproto.Request) {
 		c.send(s.getState(q))
 	case clientproto.ActEnumNode:
 		// A scan of the whole tree: run it beside the reader.
-		c.stream(q.Seq, func(ctx context.Context) { c.send(s.enumNode(ctx, q)) })
+		c.stream(q, func(ctx context.Context) { c.send(s.enumNode(ctx, q)) })
 	case clientproto.ActMsgSend:
 		c.send(s.msgSend(q))
 	case clientproto.ActMsgMonitor:
-		c.multiStream(q, func(ctx context.Context, out *streamOut) { c.msgMonitor(ctx, q, out) })
+		topic, err := msgTopic(q)
+		if err != nil {
+			c.refuseReq(q, err) // on the reader: refuse reads c.qlen
+			return
+		}
+		c.multiStream(q, func(ctx context.Context, out *streamOut) { c.msgMonitor(ctx, q, topic, out) })
 	case clientproto.ActGetTock:
 		s.mu.Lock()
 		t := s.node.NextTock()
@@ -58,13 +63,13 @@ func (c *conn) dispatch(q *clientproto.Request) {
 		c.send(clientproto.NewMsg(q.Seq).Uint("tock", t).Bytes())
 	case clientproto.ActSnapshot:
 		// Writing a snapshot reads the whole tree: run it beside the reader.
-		c.stream(q.Seq, func(ctx context.Context) { c.send(s.snapshotNow(q.Seq)) })
+		c.stream(q, func(ctx context.Context) { c.send(s.snapshotNow(q.Seq)) })
 	case clientproto.ActSave:
 		// Reads the whole tree: beside the reader, as snapshot.
-		c.stream(q.Seq, func(ctx context.Context) { c.send(s.save(ctx, q)) })
+		c.stream(q, func(ctx context.Context) { c.send(s.save(ctx, q)) })
 	case clientproto.ActKeyring:
 		// Serf's key manager waits for every member's answer: run it beside the reader.
-		c.stream(q.Seq, func(ctx context.Context) { c.send(s.keyring(q)) })
+		c.stream(q, func(ctx context.Context) { c.send(s.keyring(q)) })
 	case clientproto.ActStop:
 		ok := c.stop(q.Task)
 		c.send(clientproto.NewMsg(q.Seq).Bool("result", ok).Uint("tock", s.tock()).Bytes())
@@ -75,7 +80,8 @@ func (c *conn) dispatch(q *clientproto.Request) {
 
 // isStreamAction reports whether an action's reply is a stream framed by start and end.
 func isStreamAction(a string) bool {
-	return a == clientproto.ActGetTree || a == clientproto.ActWatch || a == clientproto.ActMsgMonitor
+	return a == clientproto.ActGetTree || a == clientproto.ActWatch || a == clientproto.ActMsgMonitor ||
+		a == "get_tree_internal"
 }
 
 func (s *Server) tock() uint64 {

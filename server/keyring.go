@@ -16,8 +16,8 @@ import (
 var errNoKeyring = errors.New("server: keyring: this node has no cluster key (start it with --gossip-key or --keyring-file)")
 
 // keyring runs a keyring request (list, install, use, remove) across the cluster through serf's
-// key manager. Any client may do so today; once logins exist this action must be admin-only,
-// since it controls who can join the cluster (docs/security.md).
+// key manager. With logins on it is admin-only (gate), since it controls who can join the
+// cluster (docs/security.md).
 func (s *Server) keyring(q *clientproto.Request) []byte {
 	c := s.cluster
 	if c == nil || s.cfg.Keyring == nil {

@@ -154,13 +154,9 @@ func (s *Server) onMsgEvent(b []byte) error {
 
 // msgMonitor runs DistKV's msg_monitor {topic, raw?}: start, then per message {topic, data}
 // (with raw: {topic, raw}; data that is not msgpack: {topic, raw, error}), until stopped.
-func (c *conn) msgMonitor(ctx context.Context, q *clientproto.Request, out *streamOut) {
+// The caller has checked the topic (msgTopic) on the reader goroutine.
+func (c *conn) msgMonitor(ctx context.Context, q *clientproto.Request, topic string, out *streamOut) {
 	s := c.s
-	topic, err := msgTopic(q)
-	if err != nil {
-		c.refuse(q.Seq, true, err)
-		return
-	}
 	wantRaw, _ := node.NewReader(q.Extra["raw"]).Bool()
 	id, sub := s.msgs.add(topic)
 	defer s.msgs.remove(topic, id)

@@ -364,3 +364,14 @@ func TestProtoDeepPathRefused(t *testing.T) {
 		t.Errorf("deep path refused with etype %v, want request", r["etype"])
 	}
 }
+
+// A stream request that does not parse is refused as its stream would be, between start and
+// end (DistKV's client waits for start); get_tree_internal is one such stream.
+func TestProtoBadStreamRequestFramed(t *testing.T) {
+	srv := ptStart(t, Config{})
+	c := srv.dial(t)
+	for _, act := range []string{"get_tree", "watch", "get_tree_internal"} {
+		refusedStream(t, c, ptM{"action": act, "path": 5}, "request")
+	}
+	ptStillServes(t, c, "after bad stream requests")
+}

@@ -43,9 +43,18 @@ func (sh *shortener) path(m *clientproto.Msg, p node.Path) *clientproto.Msg {
 // walkChunks walks the subtree at p in chunks, holding the lock for one chunk at a time, and
 // calls fn for each entry outside the lock. It stops when fn returns false or ctx ends.
 func (s *Server) walkChunks(ctx context.Context, p node.Path, o node.WalkOptions, fn func(node.Entry) bool) {
+	s.walkChunksWith(ctx, p, o, nil, fn)
+}
+
+// walkChunksWith is walkChunks calling chunk (if not nil) under the lock before each chunk is
+// read, to take what fn needs as of the same state of the tree.
+func (s *Server) walkChunksWith(ctx context.Context, p node.Path, o node.WalkOptions, chunk func(), fn func(node.Entry) bool) {
 	for ctx.Err() == nil {
 		var batch []node.Entry
 		s.mu.Lock()
+		if chunk != nil {
+			chunk()
+		}
 		s.node.Walk(p, o, func(e node.Entry) bool {
 			batch = append(batch, e)
 			return len(batch) < walkChunk
@@ -68,8 +77,9 @@ func (c *conn) getTree(ctx context.Context, q *clientproto.Request, out *streamO
 	sh := shortener{base: len(q.Path)}
 	nc := chainLen(q, 0)
 	o := node.WalkOptions{MinDepth: q.MinDepth, MaxDepth: q.MaxDepth, Empty: q.Empty}
-	c.s.walkChunks(ctx, q.Path, o, func(e node.Entry) bool {
-		return !c.visible(q, e.Path) || out.send(ctx, sh.entry(q.Seq, e, nc))
+	var vis func(node.Path) bool // the ACL as of each chunk's read, not looked up per entry
+	c.s.walkChunksWith(ctx, q.Path, o, func() { vis = c.readableBy(q, c.aclLocked()) }, func(e node.Entry) bool {
+		return !vis(e.Path) || out.send(ctx, sh.entry(q.Seq, e, nc))
 	})
 	out.end(ctx)
 }
@@ -123,8 +133,9 @@ func (c *conn) watch(ctx context.Context, q *clientproto.Request, out *streamOut
 		// Only what is not newer than the watch's start: newer changes come through the queue,
 		// so stale data never follows fresher data.
 		o := node.WalkOptions{MinDepth: q.MinDepth, MaxDepth: q.MaxDepth, Empty: q.Empty}
-		s.walkChunks(ctx, q.Path, o, func(e node.Entry) bool {
-			if e.Tock > startTock || !c.visible(q, e.Path) {
+		var vis func(node.Path) bool
+		s.walkChunksWith(ctx, q.Path, o, func() { vis = c.readableBy(q, c.aclLocked()) }, func(e node.Entry) bool {
+			if e.Tock > startTock || !vis(e.Path) {
 				return true
 			}
 			return out.send(ctx, sh.entry(q.Seq, e, nc))

@@ -232,7 +232,7 @@ func (c *Client) Save(ctx context.Context, path string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, _ := rawField(r.Raw, "entries")
+	n, _ := clientproto.RawField(r.Raw, "entries")
 	v, err := node.NewReader(n).Uint()
 	if err != nil {
 		return 0, fmt.Errorf("%w: save reply without entries", clientproto.ErrServer)

@@ -26,31 +26,8 @@ func WithToken(user, token string) Option {
 // AuthMethods is the greeting's auth list: empty when the server has logins off.
 func (c *Client) AuthMethods() []string { return c.authMethods }
 
-// rawField returns the raw value of key in the msgpack map b.
-func rawField(b []byte, key string) ([]byte, bool) {
-	r := node.NewReader(b)
-	n, err := r.MapLen()
-	if err != nil {
-		return nil, false
-	}
-	for i := 0; i < n; i++ {
-		k, err := r.Str()
-		if err != nil {
-			return nil, false
-		}
-		v, err := r.Raw()
-		if err != nil {
-			return nil, false
-		}
-		if k == key {
-			return v, true
-		}
-	}
-	return nil, false
-}
-
 func parseMethods(greet []byte) []string {
-	v, ok := rawField(greet, "auth")
+	v, ok := clientproto.RawField(greet, "auth")
 	if !ok {
 		return nil
 	}
@@ -135,7 +112,7 @@ func (c *Client) dhKey(ctx context.Context) ([32]byte, error) {
 	if err != nil {
 		return [32]byte{}, err
 	}
-	raw, ok := rawField(r.Raw, "pubkey")
+	raw, ok := clientproto.RawField(r.Raw, "pubkey")
 	if !ok {
 		return [32]byte{}, fmt.Errorf("%w: diffie_hellman reply without pubkey", clientproto.ErrServer)
 	}
@@ -204,15 +181,15 @@ func (c *Client) GetUser(ctx context.Context, name string) (User, error) {
 	}
 	u := User{Name: name}
 	u.ACL, _ = node.StringField(r.Raw, "acl")
-	if v, ok := rawField(r.Raw, "admin"); ok {
+	if v, ok := clientproto.RawField(r.Raw, "admin"); ok {
 		e, _ := node.ParseElement(v)
 		u.Admin = e.Kind() == node.KindBool && e.BoolVal()
 	}
-	if v, ok := rawField(r.Raw, "password"); ok {
+	if v, ok := clientproto.RawField(r.Raw, "password"); ok {
 		e, _ := node.ParseElement(v)
 		u.Password = e.Kind() == node.KindBool && e.BoolVal()
 	}
-	if v, ok := rawField(r.Raw, "tokens"); ok {
+	if v, ok := clientproto.RawField(r.Raw, "tokens"); ok {
 		u.Tokens, _ = strList(v)
 	}
 	return u, nil
@@ -339,7 +316,7 @@ func (c *Client) TestACL(ctx context.Context, p node.Path, mode, acl string) (an
 	if err != nil {
 		return nil, err
 	}
-	v, ok := rawField(r.Raw, "access")
+	v, ok := clientproto.RawField(r.Raw, "access")
 	if !ok {
 		return nil, fmt.Errorf("%w: test_acl reply without access", clientproto.ErrServer)
 	}

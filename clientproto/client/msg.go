@@ -60,7 +60,7 @@ func (ms *MsgStream) Next(ctx context.Context) (Msg, error) {
 		if err := s.taken(r.Wseq); err != nil {
 			return Msg{}, err
 		}
-		if raw, ok := rawField(r.Raw, "raw"); ok && r.HasError {
+		if raw, ok := clientproto.RawField(r.Raw, "raw"); ok && r.HasError {
 			b, err := node.NewReader(raw).Element()
 			if err == nil && b.Kind() == node.KindBytes {
 				return Msg{Undecodable: []byte(b.StrVal())}, nil
@@ -77,7 +77,7 @@ func (ms *MsgStream) Next(ctx context.Context) (Msg, error) {
 			s.finish()
 			return Msg{}, ErrEnd
 		}
-		d, _ := rawField(r.Raw, "data")
+		d, _ := clientproto.RawField(r.Raw, "data")
 		return Msg{Data: append([]byte(nil), d...)}, nil
 	}
 }

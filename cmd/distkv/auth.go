@@ -197,13 +197,7 @@ func (e *cliEnv) userList(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if wantJSON(c) {
-			return e.printJSON(users)
-		}
-		for _, u := range users {
-			fmt.Fprintln(e.out, u)
-		}
-		return nil
+		return e.printLines(wantJSON(c), users)
 	})
 }
 
@@ -371,17 +365,7 @@ func (e *cliEnv) aclList(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		out := make([]string, len(names))
-		for i, n := range names {
-			out[i] = n.String()
-		}
-		if wantJSON(c) {
-			return e.printJSON(out)
-		}
-		for _, n := range out {
-			fmt.Fprintln(e.out, n)
-		}
-		return nil
+		return e.printNames(wantJSON(c), names)
 	})
 }
 

@@ -30,12 +30,26 @@ func TestAuthCLI(t *testing.T) {
 	if got := mustOK(in("", "acl", "get", "al")); got != "pub: rxn\npub.#: rwcx\n" {
 		t.Fatalf("acl get al: %q", got)
 	}
+	// --json prints objects, not Go's rendering of a map.
+	if got := mustOK(in("", "acl", "get", "--json", "al")); got != `{"pub":"rxn","pub.#":"rwcx"}`+"\n" {
+		t.Fatalf("acl get --json al: %q", got)
+	}
+	if got, want := mustOK(in("", "auth", "user", "show", "--json", "alice")),
+		`{"acl":"al","admin":false,"name":"alice","password":true,"tokens":[]}`+"\n"; got != want {
+		t.Fatalf("user show --json alice: %q, want %q", got, want)
+	}
 	mustOK(in("", "internal", "set", "config.x", "7"))
 	if got := mustOK(in("", "internal", "get", "config.x")); strings.TrimSpace(got) != "7" {
 		t.Fatalf("internal get: %q", got)
 	}
 	if got := mustOK(in("", "internal", "list", ":")); got != "acl\nauth\nconfig\n" {
 		t.Fatalf("internal list: %q", got)
+	}
+	if got := mustOK(in("", "internal", "list", "--json", ":")); got != `["acl","auth","config"]`+"\n" {
+		t.Fatalf("internal list --json: %q", got)
+	}
+	if got := mustOK(in("", "acl", "list")); got != "al\n" {
+		t.Fatalf("acl list: %q", got)
 	}
 	if got := mustOK(in("", "tree", ":")); got != "" {
 		t.Fatalf("the meta area shows in tree: %q", got)
@@ -64,6 +78,9 @@ func TestAuthCLI(t *testing.T) {
 	}
 	if got := mustOK(in("admin-pw\n", "--user", "admin", "auth", "user", "list")); got != "admin\nalice\n" {
 		t.Fatalf("user list: %q", got)
+	}
+	if got := mustOK(in("admin-pw\n", "--user", "admin", "auth", "user", "list", "--json")); got != `["admin","alice"]`+"\n" {
+		t.Fatalf("user list --json: %q", got)
 	}
 	tok := strings.TrimSpace(mustOK(in("admin-pw\n", "--user", "admin", "auth", "token", "add", "alice")))
 	mustOK(in("", "--user", "alice", "--token", tok, "get", "pub.a"))

@@ -403,19 +403,29 @@ func (e *cliEnv) list(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if js {
-			out := make([]any, len(names))
-			for i, n := range names {
-				out[i] = n.String()
-			}
-			return e.printJSON(out)
-		}
-		w := bufio.NewWriter(e.out)
-		for _, n := range names {
-			fmt.Fprintln(w, n.String())
-		}
-		return w.Flush()
+		return e.printNames(js, names)
 	})
+}
+
+// printNames prints path elements as a JSON list of strings, or one per line.
+func (e *cliEnv) printNames(js bool, names []node.Element) error {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n.String()
+	}
+	return e.printLines(js, out)
+}
+
+// printLines prints items as a JSON list, or one per line.
+func (e *cliEnv) printLines(js bool, items []string) error {
+	if js {
+		return e.printJSON(items)
+	}
+	w := bufio.NewWriter(e.out)
+	for _, s := range items {
+		fmt.Fprintln(w, s)
+	}
+	return w.Flush()
 }
 
 func depthOptions(c *cli.Context) (client.TreeOptions, error) {

@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/distkv/distkv/clientproto"
 	"github.com/urfave/cli/v2"
@@ -97,17 +96,7 @@ func (e *cliEnv) internalList(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		out := make([]any, len(names))
-		for i, n := range names {
-			out[i] = n.String()
-		}
-		if wantJSON(c) {
-			return e.printJSON(out)
-		}
-		for _, n := range out {
-			fmt.Fprintln(e.out, n)
-		}
-		return nil
+		return e.printNames(wantJSON(c), names)
 	})
 }
 

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -327,6 +329,12 @@ func appendJSON(b []byte, v any) []byte {
 			b = appendJSON(b, it)
 		}
 		return append(b, ']')
+	case map[string]any: // the CLI's own records (user show, keyring)
+		return appendJSONMap(b, x)
+	case map[string]string:
+		return appendJSONMap(b, x)
+	case map[string]int:
+		return appendJSONMap(b, x)
 	case orderedMap:
 		b = append(b, '{')
 		for i, it := range x {
@@ -340,6 +348,18 @@ func appendJSON(b []byte, v any) []byte {
 		return append(b, '}')
 	}
 	return appendJSONString(b, fmt.Sprint(v))
+}
+
+// appendJSONMap appends a Go map as a JSON object, its keys sorted.
+func appendJSONMap[V any](b []byte, m map[string]V) []byte {
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSON(append(appendJSONString(b, k), ':'), m[k])
+	}
+	return append(b, '}')
 }
 
 // keyString stringifies a map key for JSON: strings as they are, scalars in their JSON form

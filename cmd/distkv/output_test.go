@@ -195,3 +195,12 @@ func TestParseSizeAndLink(t *testing.T) {
 		}
 	}
 }
+
+// The CLI's own records are Go maps: JSON objects with sorted keys (keyring --json's shape).
+func TestJSONGoMaps(t *testing.T) {
+	v := map[string]any{"nodes": 2, "responses": 2, "keys": map[string]int{"k2": 1, "k1": 2}, "primary": map[string]int{}}
+	want := `{"keys":{"k1":2,"k2":1},"nodes":2,"primary":{},"responses":2}`
+	if got := string(appendJSON(nil, v)); got != want {
+		t.Errorf("appendJSON = %s, want %s", got, want)
+	}
+}
