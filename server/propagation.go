@@ -138,8 +138,10 @@ func decodeBeacon(b []byte) (beacon, error) {
 	return beacon{origin: string(b[n+m:]), tick: tick, wall: wall}, nil
 }
 
-// heard takes a beacon; known reports whether the node holds the tick already.
-func (p *propagation) heard(b beacon, known bool) {
+// heard takes a beacon; known is the node's known ticks of its origin. A waiting beacon whose
+// tick became known without being applied here (superseded ticks of a pull, a settlement, a
+// state transfer) would never be observed and would hold its place in pending: it is skipped.
+func (p *propagation) heard(b beacon, known node.RangeSet) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if b.origin == p.self {
@@ -151,7 +153,18 @@ func (p *propagation) heard(b beacon, known bool) {
 			return
 		}
 	}
-	if known {
+	if bs := p.pending[b.origin]; len(bs) > 0 {
+		kept := bs[:0]
+		for _, w := range bs {
+			if known.Contains(w.tick) {
+				p.m.propSkip.Inc()
+			} else {
+				kept = append(kept, w)
+			}
+		}
+		p.pending[b.origin] = kept
+	}
+	if known.Contains(b.tick) {
 		p.m.propSkip.Inc() // applied too long ago, or by a state transfer
 		return
 	}
@@ -191,7 +204,7 @@ func (c *cluster) onBeacon(payload []byte) {
 		return
 	}
 	c.s.mu.Lock()
-	known := c.s.node.Known()[b.origin].Contains(b.tick)
+	known := c.s.node.Known()[b.origin]
 	c.s.mu.Unlock()
 	c.s.prop.heard(b, known)
 }
