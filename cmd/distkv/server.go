@@ -217,7 +217,7 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 		cfg.Logger.Info("shutting down", "timeout", shutdownTimeout)
 	}
 	stopNotify()
-	if _, err := sdNotify("STOPPING=1"); err != nil {
+	if err := sdNotify("STOPPING=1"); err != nil {
 		cfg.Logger.Warn("telling systemd the node stops", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
