@@ -89,3 +89,29 @@ func TestPropagationBeacon(t *testing.T) {
 		}
 	}
 }
+
+// TestPropagationSummary: the status page's figures per origin (samples, mean, p99 bucket) come
+// from the delay histogram alone.
+func TestPropagationSummary(t *testing.T) {
+	s := &Server{}
+	s.met = newMetrics(s)
+	for range 99 {
+		s.met.prop.WithLabelValues("a~1").Observe(0.003)
+	}
+	s.met.prop.WithLabelValues("a~1").Observe(0.010)
+	s.met.prop.WithLabelValues("b~1").Observe(100) // above the largest bucket
+	s.met.prop.WithLabelValues("c~1")              // no sample yet: not listed
+	got := s.propagationSummary()
+	want := map[string]propStat{
+		"a~1": {count: 100, mean: "3.1ms", p99: "≤ 4ms"},
+		"b~1": {count: 1, mean: "1m40s", p99: "> largest bucket"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("summary %+v, want %+v", got, want)
+	}
+	for o, w := range want {
+		if got[o] != w {
+			t.Errorf("%s: %+v, want %+v", o, got[o], w)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/distkv/distkv/node"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -156,38 +158,40 @@ type propStat struct {
 }
 
 // propagationSummary reads the propagation histograms: samples, mean and the p99 bucket bound.
+// It collects that one instrument, not the registry: a Gather would also run stateCollector
+// (the node's state under s.mu, the data directory read) for nothing.
 func (s *Server) propagationSummary() map[string]propStat {
 	out := map[string]propStat{}
-	fams, err := s.met.reg.Gather()
-	if err != nil {
-		return out
-	}
-	for _, f := range fams {
-		if f.GetName() != "distkv_propagation_delay_seconds" {
+	ch := make(chan prometheus.Metric)
+	go func() {
+		s.met.prop.Collect(ch)
+		close(ch)
+	}()
+	for pm := range ch {
+		var m dto.Metric
+		if err := pm.Write(&m); err != nil {
 			continue
 		}
-		for _, m := range f.GetMetric() {
-			origin := ""
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "origin" {
-					origin = l.GetValue()
-				}
+		origin := ""
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "origin" {
+				origin = l.GetValue()
 			}
-			h := m.GetHistogram()
-			n := h.GetSampleCount()
-			if n == 0 {
-				continue
-			}
-			ps := propStat{count: n, mean: fmtSeconds(h.GetSampleSum() / float64(n)), p99: "> largest bucket"}
-			want := uint64(math.Ceil(0.99 * float64(n)))
-			for _, b := range h.GetBucket() {
-				if b.GetCumulativeCount() >= want {
-					ps.p99 = "≤ " + fmtSeconds(b.GetUpperBound())
-					break
-				}
-			}
-			out[origin] = ps
 		}
+		h := m.GetHistogram()
+		n := h.GetSampleCount()
+		if n == 0 {
+			continue
+		}
+		ps := propStat{count: n, mean: fmtSeconds(h.GetSampleSum() / float64(n)), p99: "> largest bucket"}
+		want := uint64(math.Ceil(0.99 * float64(n)))
+		for _, b := range h.GetBucket() {
+			if b.GetCumulativeCount() >= want {
+				ps.p99 = "≤ " + fmtSeconds(b.GetUpperBound())
+				break
+			}
+		}
+		out[origin] = ps
 	}
 	return out
 }
