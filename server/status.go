@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/distkv/distkv/node"
@@ -30,8 +31,7 @@ type statusView struct {
 	Watches                   int
 	Members                   []memberView
 	Origins                   []originView
-	Path, Parent              string
-	HasParent                 bool
+	Path, Parent              string // Parent: when Path is not the root
 	Children                  []childView
 	More                      bool
 	PathErr                   string
@@ -69,10 +69,7 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(p) > 0 {
-		v.Path = p.String()
-	}
-	if len(p) > 0 {
-		v.HasParent, v.Parent = true, p[:len(p)-1].String()
+		v.Path, v.Parent = p.String(), p[:len(p)-1].String()
 	}
 	s.mu.Lock()
 	n := s.node
@@ -100,7 +97,7 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Origins = append(v.Origins, ov)
 	}
-	slices.SortFunc(v.Origins, func(a, b originView) int { return compareStr(a.Origin, b.Origin) })
+	slices.SortFunc(v.Origins, func(a, b originView) int { return strings.Compare(a.Origin, b.Origin) })
 	if c := s.clusterNow(); c != nil {
 		v.Cluster = true
 		for _, m := range c.g.Members() {
@@ -123,16 +120,6 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	if err := statusTmpl.Execute(w, v); err != nil {
 		s.log.Debug("status page", "err", err)
 	}
-}
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // showValue renders a msgpack value for the page, shortened.
