@@ -267,18 +267,17 @@ var knownActions = map[string]bool{clientproto.ActGetTree: true, clientproto.Act
 	"auth_token": true, "set_auth_typ": true, "test_acl": true, "get_internal": true,
 	"set_internal": true, "delete_internal": true, "enum_internal": true, "get_tree_internal": true}
 
-// dispatching counts a request dispatch runs, except writes (writeDone); dispatch defers the
-// function it returns. Single-reply reads are answered inline, so their latency ends there.
-func (m *metrics) dispatching(action string, start time.Time) func() {
+// dispatched counts a request dispatch ran, except writes (writeDone); dispatch defers it.
+// Single-reply reads are answered inline, so their latency ends there.
+func (m *metrics) dispatched(action string, start time.Time) {
 	switch {
 	case writeActions[action]:
-		return func() {}
 	case readActions[action]:
-		return func() { m.request(action, "read", start, nil) }
+		m.request(action, "read", start, nil)
 	case knownActions[action]:
-		return func() { m.request(action, "", start, nil) }
+		m.request(action, "", start, nil)
 	default:
-		return func() { m.requests.WithLabelValues("other", "error").Inc() }
+		m.requests.WithLabelValues("other", "error").Inc()
 	}
 }
 
