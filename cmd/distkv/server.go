@@ -73,8 +73,7 @@ func (e *cliEnv) serverCommand() *cli.Command {
 }
 
 // serverConfig maps the flags to server.Config. Every flag has a Config field; Config fields
-// without a flag (WatchQueue, SnapshotEvery, HousekeepInterval, HandshakeTimeout) keep the
-// server's defaults.
+// without a flag (WatchQueue, SnapshotEvery, HandshakeTimeout, ...) keep the server's defaults.
 func serverConfig(c *cli.Context) (server.Config, error) {
 	var src *configSource
 	if path := c.String("config"); path != "" {
