@@ -73,6 +73,9 @@ func TestAdminInProcess(t *testing.T) {
 		if got := strings.Contains(string(body), ">up</a>"); got != up {
 			t.Errorf("%s: up link %v, want %v", path, got, up)
 		}
+		if path == "/?path=k" && !strings.Contains(string(body), `<td class="mono">19</td>`) {
+			t.Errorf("%s does not show k.t's value 19:\n%s", path, body)
+		}
 	}
 	if !c.Node(i).Ready() {
 		t.Errorf("node %d not ready", i)

@@ -53,6 +53,7 @@ type originView struct {
 type childView struct {
 	Name, Path, Value string
 	Deleted, HasValue bool
+	raw               []byte // rendered into Value after s.mu is released
 }
 
 // treeLimit bounds the children the tree browser lists at one path.
@@ -82,13 +83,18 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 			return false
 		}
 		c := childView{Name: e.Path[len(e.Path)-1].String(), Path: e.Path.String(), Deleted: e.Deleted}
-		if e.Value != nil {
-			c.HasValue, c.Value = true, showValue(e.Value)
-		}
+		c.HasValue, c.raw = e.Value != nil, e.Value // values are never modified in place
 		v.Children = append(v.Children, c)
 		return true
 	})
 	s.mu.Unlock()
+	// Decoding and printing values (up to treeLimit of them, of up to MaxValue each) holds
+	// up no writer.
+	for i := range v.Children {
+		if c := &v.Children[i]; c.HasValue {
+			c.Value = showValue(c.raw)
+		}
+	}
 	prop := s.propagationSummary()
 	for o, rs := range known {
 		ov := originView{Origin: o, Head: heads[o], Known: rs.Len(), Missing: missing[o].Len()}
