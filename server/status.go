@@ -140,7 +140,7 @@ func showValue(raw []byte) string {
 		out = fmt.Sprintf("%v", x)
 	}
 	if len(out) > 200 {
-		out = out[:200] + "…"
+		out = strings.ToValidUTF8(out[:200], "") + "…" // not half a character
 	}
 	return out
 }
