@@ -61,6 +61,22 @@ func TestAdminInProcess(t *testing.T) {
 	c.WaitConverged(30 * time.Second)
 	stop.Store(true)
 	wg.Wait()
+	// The tree browser links up from below the root only.
+	hc := http.Client{Timeout: 5 * time.Second}
+	for path, up := range map[string]bool{"/": false, "/?path=k": true, "/?path=k.a": true} {
+		resp, err := hc.Get("http://" + c.Node(0).AdminAddr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := strings.Contains(string(body), ">up</a>"); got != up {
+			t.Errorf("%s: up link %v, want %v", path, got, up)
+		}
+		if path == "/?path=k" && !strings.Contains(string(body), `<td class="mono">19</td>`) {
+			t.Errorf("%s does not show k.t's value 19:\n%s", path, body)
+		}
+	}
 	if !c.Node(i).Ready() {
 		t.Errorf("node %d not ready", i)
 	}

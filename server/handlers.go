@@ -25,7 +25,7 @@ func (c *conn) dispatch(q *clientproto.Request) {
 		c.stop(q.Seq) // DistKV's client ends a streamed request it abandons this way
 		return
 	}
-	defer s.met.dispatching(q.Action, time.Now())() // writes count themselves, in their ack
+	defer s.met.dispatched(q.Action, time.Now()) // writes count themselves, in their ack
 	if c.gate(q) {
 		return // logins, ACLs, the meta area
 	}

@@ -262,23 +262,24 @@ var writeActions = map[string]bool{clientproto.ActSetValue: true, clientproto.Ac
 // knownActions keeps the action label's values bounded: anything else is "other".
 var knownActions = map[string]bool{clientproto.ActGetTree: true, clientproto.ActWatch: true,
 	clientproto.ActSnapshot: true, clientproto.ActKeyring: true, clientproto.ActStop: true,
+	clientproto.ActEnumNode: true, clientproto.ActMsgSend: true, clientproto.ActMsgMonitor: true,
+	clientproto.ActSave: true,
 	// logins, ACLs and the meta area (server/auth.go, acl.go, internal.go)
 	"auth": true, "diffie_hellman": true, "auth_set": true, "auth_get": true, "auth_list": true,
 	"auth_token": true, "set_auth_typ": true, "test_acl": true, "get_internal": true,
 	"set_internal": true, "delete_internal": true, "enum_internal": true, "get_tree_internal": true}
 
-// dispatching counts a request dispatch runs, except writes (writeDone); dispatch defers the
-// function it returns. Single-reply reads are answered inline, so their latency ends there.
-func (m *metrics) dispatching(action string, start time.Time) func() {
+// dispatched counts a request dispatch ran, except writes (writeDone); dispatch defers it.
+// Single-reply reads are answered inline, so their latency ends there.
+func (m *metrics) dispatched(action string, start time.Time) {
 	switch {
 	case writeActions[action]:
-		return func() {}
 	case readActions[action]:
-		return func() { m.request(action, "read", start, nil) }
+		m.request(action, "read", start, nil)
 	case knownActions[action]:
-		return func() { m.request(action, "", start, nil) }
+		m.request(action, "", start, nil)
 	default:
-		return func() { m.requests.WithLabelValues("other", "error").Inc() }
+		m.requests.WithLabelValues("other", "error").Inc()
 	}
 }
 

@@ -36,7 +36,6 @@ const (
 type propagation struct {
 	m       *metrics
 	mu      sync.Mutex
-	self    string                  // this node's origin
 	applied map[string]*appliedRing // remote origin -> recent apply times
 	pending map[string][]beacon     // remote origin -> beacons whose tick is not applied yet
 	// own is the newest own tick written since the last beacon, and when.
@@ -78,7 +77,6 @@ func (p *propagation) committed(self string, us []*node.Update) {
 	now := time.Now().UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.self = self
 	for _, u := range us {
 		if u.Origin == self {
 			p.own = beacon{origin: self, tick: u.Tick, wall: now}
@@ -138,20 +136,31 @@ func decodeBeacon(b []byte) (beacon, error) {
 	return beacon{origin: string(b[n+m:]), tick: tick, wall: wall}, nil
 }
 
-// heard takes a beacon; known reports whether the node holds the tick already.
-func (p *propagation) heard(b beacon, known bool) {
+// heard takes another origin's beacon; known is the node's known ticks of that origin. A
+// waiting beacon whose tick became known without being applied here (superseded ticks of a
+// pull, a settlement, a state transfer) would never be observed and would hold its place in
+// pending: it is skipped.
+func (p *propagation) heard(b beacon, known node.RangeSet) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if b.origin == p.self {
-		return
-	}
 	if r := p.applied[b.origin]; r != nil {
 		if at, ok := r.find(b.tick); ok {
 			p.observe(b, at)
 			return
 		}
 	}
-	if known {
+	if bs := p.pending[b.origin]; len(bs) > 0 {
+		kept := bs[:0]
+		for _, w := range bs {
+			if known.Contains(w.tick) {
+				p.m.propSkip.Inc()
+			} else {
+				kept = append(kept, w)
+			}
+		}
+		p.pending[b.origin] = kept
+	}
+	if known.Contains(b.tick) {
 		p.m.propSkip.Inc() // applied too long ago, or by a state transfer
 		return
 	}
@@ -191,7 +200,11 @@ func (c *cluster) onBeacon(payload []byte) {
 		return
 	}
 	c.s.mu.Lock()
-	known := c.s.node.Known()[b.origin].Contains(b.tick)
+	if b.origin == c.s.node.Origin() {
+		c.s.mu.Unlock()
+		return // serf hands a node its own events too
+	}
+	known := c.s.node.Known()[b.origin]
 	c.s.mu.Unlock()
 	c.s.prop.heard(b, known)
 }

@@ -43,7 +43,7 @@ func TestPropagationBeacon(t *testing.T) {
 	h := func(m *metrics) uint64 { return samples(t, m, "a~1") }
 	// Applied before the beacon comes: observed at once.
 	dst.committed("b~1", []*node.Update{{Origin: "a~1", Tick: 1}, {Origin: "a~1", Tick: 2}})
-	dst.heard(bc, true)
+	dst.heard(bc, node.NewRangeSet(node.Range{Start: 1, End: 3}))
 	if got := h(dst.m); got != 1 {
 		t.Fatalf("%d samples after a beacon for an applied tick, want 1", got)
 	}
@@ -51,7 +51,7 @@ func TestPropagationBeacon(t *testing.T) {
 	src.committed("a~1", []*node.Update{{Origin: "a~1", Tick: 3}})
 	b, _ = src.next()
 	bc, _ = decodeBeacon(b)
-	dst.heard(bc, false)
+	dst.heard(bc, node.NewRangeSet(node.Range{Start: 1, End: 3}))
 	if got := h(dst.m); got != 1 {
 		t.Fatalf("observed before the tick came")
 	}
@@ -60,9 +60,22 @@ func TestPropagationBeacon(t *testing.T) {
 		t.Fatalf("%d samples once the tick came, want 2", got)
 	}
 	// Known but never seen applied (a state transfer): skipped.
-	dst.heard(beacon{origin: "a~1", tick: 99, wall: 1}, true)
+	dst.heard(beacon{origin: "a~1", tick: 99, wall: 1}, node.NewRangeSet(node.Range{Start: 1, End: 100}))
 	if got := testutil.ToFloat64(dst.m.propSkip); got != 1 {
 		t.Fatalf("skipped %v, want 1", got)
+	}
+	// Beacons waiting for ticks that became known without an apply here (superseded in a
+	// pull) do not hold their places: a later beacon still waits, and is observed.
+	for i := uint64(0); i < maxPending; i++ {
+		dst.heard(beacon{origin: "a~1", tick: 200 + i, wall: 1}, node.NewRangeSet(node.Range{Start: 1, End: 100}))
+	}
+	dst.heard(beacon{origin: "a~1", tick: 300, wall: 1}, node.NewRangeSet(node.Range{Start: 1, End: 300}))
+	dst.committed("b~1", []*node.Update{{Origin: "a~1", Tick: 300}})
+	if got := h(dst.m); got != 3 {
+		t.Fatalf("%d samples after superseded ticks filled the waiting beacons, want 3", got)
+	}
+	if got := testutil.ToFloat64(dst.m.propSkip); got != 1+maxPending {
+		t.Fatalf("skipped %v, want %d", got, 1+maxPending)
 	}
 	// Idle origins are forgotten.
 	dst.applied["a~1"].at[(dst.applied["a~1"].next+applyMemory-1)%applyMemory] = time.Now().Add(-2 * idleOrigin).UnixNano()
@@ -73,6 +86,32 @@ func TestPropagationBeacon(t *testing.T) {
 	for _, bad := range [][]byte{nil, {0}, {5}, {5, 2}} {
 		if _, err := decodeBeacon(bad); err == nil {
 			t.Errorf("decodeBeacon(%v) accepted", bad)
+		}
+	}
+}
+
+// TestPropagationSummary: the status page's figures per origin (samples, mean, p99 bucket) come
+// from the delay histogram alone.
+func TestPropagationSummary(t *testing.T) {
+	s := &Server{}
+	s.met = newMetrics(s)
+	for range 99 {
+		s.met.prop.WithLabelValues("a~1").Observe(0.003)
+	}
+	s.met.prop.WithLabelValues("a~1").Observe(0.010)
+	s.met.prop.WithLabelValues("b~1").Observe(100) // above the largest bucket
+	s.met.prop.WithLabelValues("c~1")              // no sample yet: not listed
+	got := s.propagationSummary()
+	want := map[string]propStat{
+		"a~1": {count: 100, mean: "3.1ms", p99: "≤ 4ms"},
+		"b~1": {count: 1, mean: "1m40s", p99: "> largest bucket"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("summary %+v, want %+v", got, want)
+	}
+	for o, w := range want {
+		if got[o] != w {
+			t.Errorf("%s: %+v, want %+v", o, got[o], w)
 		}
 	}
 }

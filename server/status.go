@@ -7,9 +7,12 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/distkv/distkv/node"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -28,8 +31,7 @@ type statusView struct {
 	Watches                   int
 	Members                   []memberView
 	Origins                   []originView
-	Path, Parent              string
-	HasParent                 bool
+	Path, Parent              string // Parent: when Path is not the root
 	Children                  []childView
 	More                      bool
 	PathErr                   string
@@ -51,6 +53,7 @@ type originView struct {
 type childView struct {
 	Name, Path, Value string
 	Deleted, HasValue bool
+	raw               []byte // rendered into Value after s.mu is released
 }
 
 // treeLimit bounds the children the tree browser lists at one path.
@@ -67,10 +70,7 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(p) > 0 {
-		v.Path = p.String()
-	}
-	if len(p) > 0 {
-		v.HasParent, v.Parent = true, p[:len(p)-1].String()
+		v.Path, v.Parent = p.String(), p[:len(p)-1].String()
 	}
 	s.mu.Lock()
 	n := s.node
@@ -83,13 +83,18 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 			return false
 		}
 		c := childView{Name: e.Path[len(e.Path)-1].String(), Path: e.Path.String(), Deleted: e.Deleted}
-		if e.Value != nil {
-			c.HasValue, c.Value = true, showValue(e.Value)
-		}
+		c.HasValue, c.raw = e.Value != nil, e.Value // values are never modified in place
 		v.Children = append(v.Children, c)
 		return true
 	})
 	s.mu.Unlock()
+	// Decoding and printing values (up to treeLimit of them, of up to MaxValue each) holds
+	// up no writer.
+	for i := range v.Children {
+		if c := &v.Children[i]; c.HasValue {
+			c.Value = showValue(c.raw)
+		}
+	}
 	prop := s.propagationSummary()
 	for o, rs := range known {
 		ov := originView{Origin: o, Head: heads[o], Known: rs.Len(), Missing: missing[o].Len()}
@@ -98,7 +103,7 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Origins = append(v.Origins, ov)
 	}
-	slices.SortFunc(v.Origins, func(a, b originView) int { return compareStr(a.Origin, b.Origin) })
+	slices.SortFunc(v.Origins, func(a, b originView) int { return strings.Compare(a.Origin, b.Origin) })
 	if c := s.clusterNow(); c != nil {
 		v.Cluster = true
 		for _, m := range c.g.Members() {
@@ -123,16 +128,6 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // showValue renders a msgpack value for the page, shortened.
 func showValue(raw []byte) string {
 	var x any
@@ -145,7 +140,7 @@ func showValue(raw []byte) string {
 		out = fmt.Sprintf("%v", x)
 	}
 	if len(out) > 200 {
-		out = out[:200] + "…"
+		out = strings.ToValidUTF8(out[:200], "") + "…" // not half a character
 	}
 	return out
 }
@@ -156,38 +151,40 @@ type propStat struct {
 }
 
 // propagationSummary reads the propagation histograms: samples, mean and the p99 bucket bound.
+// It collects that one instrument, not the registry: a Gather would also run stateCollector
+// (the node's state under s.mu, the data directory read) for nothing.
 func (s *Server) propagationSummary() map[string]propStat {
 	out := map[string]propStat{}
-	fams, err := s.met.reg.Gather()
-	if err != nil {
-		return out
-	}
-	for _, f := range fams {
-		if f.GetName() != "distkv_propagation_delay_seconds" {
+	ch := make(chan prometheus.Metric)
+	go func() {
+		s.met.prop.Collect(ch)
+		close(ch)
+	}()
+	for pm := range ch {
+		var m dto.Metric
+		if err := pm.Write(&m); err != nil {
 			continue
 		}
-		for _, m := range f.GetMetric() {
-			origin := ""
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "origin" {
-					origin = l.GetValue()
-				}
+		origin := ""
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "origin" {
+				origin = l.GetValue()
 			}
-			h := m.GetHistogram()
-			n := h.GetSampleCount()
-			if n == 0 {
-				continue
-			}
-			ps := propStat{count: n, mean: fmtSeconds(h.GetSampleSum() / float64(n)), p99: "> largest bucket"}
-			want := uint64(math.Ceil(0.99 * float64(n)))
-			for _, b := range h.GetBucket() {
-				if b.GetCumulativeCount() >= want {
-					ps.p99 = "≤ " + fmtSeconds(b.GetUpperBound())
-					break
-				}
-			}
-			out[origin] = ps
 		}
+		h := m.GetHistogram()
+		n := h.GetSampleCount()
+		if n == 0 {
+			continue
+		}
+		ps := propStat{count: n, mean: fmtSeconds(h.GetSampleSum() / float64(n)), p99: "> largest bucket"}
+		want := uint64(math.Ceil(0.99 * float64(n)))
+		for _, b := range h.GetBucket() {
+			if b.GetCumulativeCount() >= want {
+				ps.p99 = "≤ " + fmtSeconds(b.GetUpperBound())
+				break
+			}
+		}
+		out[origin] = ps
 	}
 	return out
 }

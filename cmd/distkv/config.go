@@ -157,9 +157,6 @@ func printConfig(c *cli.Context, w io.Writer) error {
 			m[name] = c.Int(name)
 		case *cli.DurationFlag:
 			m[name] = c.Duration(name).String()
-			if c.Duration(name) == 0 {
-				m[name] = time.Duration(0).String()
-			}
 		default:
 			m[name] = c.String(name)
 		}

@@ -15,24 +15,24 @@ import (
 // when it begins to shut down, by a datagram to the unix socket named by $NOTIFY_SOCKET (a
 // leading "@" is Linux's abstract namespace). Without the variable it does nothing.
 
-// sdNotify sends one state message; it reports whether there was a socket to send it to.
-func sdNotify(state string) (bool, error) {
+// sdNotify sends one state message, if there is a socket to send it to.
+func sdNotify(state string) error {
 	path := os.Getenv("NOTIFY_SOCKET")
 	if path == "" {
-		return false, nil
+		return nil
 	}
 	if path[0] == '@' {
 		path = "\x00" + path[1:]
 	}
 	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
-		return true, fmt.Errorf("sd_notify: %w", err)
+		return fmt.Errorf("sd_notify: %w", err)
 	}
 	defer conn.Close()
 	if _, err := conn.Write([]byte(state)); err != nil {
-		return true, fmt.Errorf("sd_notify: %w", err)
+		return fmt.Errorf("sd_notify: %w", err)
 	}
-	return true, nil
+	return nil
 }
 
 // notifyWhenReady sends READY=1 once srv is ready, unless ctx ends first. The server has no
@@ -49,7 +49,7 @@ func notifyWhenReady(ctx context.Context, srv *server.Server, log func(string, .
 			return
 		case <-t.C:
 			if srv.Ready() {
-				if _, err := sdNotify("READY=1\nSTATUS=serving clients"); err != nil {
+				if err := sdNotify("READY=1\nSTATUS=serving clients"); err != nil {
 					log("telling systemd the node is ready", "err", err)
 				}
 				return

@@ -73,8 +73,7 @@ func (e *cliEnv) serverCommand() *cli.Command {
 }
 
 // serverConfig maps the flags to server.Config. Every flag has a Config field; Config fields
-// without a flag (WatchQueue, SnapshotEvery, HousekeepInterval, HandshakeTimeout) keep the
-// server's defaults.
+// without a flag (WatchQueue, SnapshotEvery, HandshakeTimeout, ...) keep the server's defaults.
 func serverConfig(c *cli.Context) (server.Config, error) {
 	var src *configSource
 	if path := c.String("config"); path != "" {
@@ -217,7 +216,7 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 		cfg.Logger.Info("shutting down", "timeout", shutdownTimeout)
 	}
 	stopNotify()
-	if _, err := sdNotify("STOPPING=1"); err != nil {
+	if err := sdNotify("STOPPING=1"); err != nil {
 		cfg.Logger.Warn("telling systemd the node stops", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)

@@ -57,12 +57,14 @@ type Conn struct {
 	rmu     sync.Mutex
 	ropen   cipher.AEAD
 	rseq    uint64
+	rnonce  [12]byte
 	raw     []byte // bytes of the record being read
 	plain   []byte // opened, not yet returned
 	rerr    error  // sticky
 	wmu     sync.Mutex
 	wseal   cipher.AEAD
 	wseq    uint64
+	wnonce  [12]byte
 	wbuf    []byte
 	werr    error // sticky
 	wclosed bool
@@ -119,8 +121,9 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-func nonce(seq uint64) []byte {
-	var n [12]byte
+// nonce writes a record's nonce into n, the direction's buffer in the Conn: a local array
+// would escape to the heap, one allocation per record.
+func nonce(n *[12]byte, seq uint64) []byte {
 	binary.BigEndian.PutUint64(n[4:], seq)
 	return n[:]
 }
@@ -182,7 +185,7 @@ func (c *Conn) readRecord() error {
 		return c.failRead(err)
 	}
 	hdr, sealed := c.raw[:recHeaderLen], c.raw[recHeaderLen:]
-	plain, err := c.ropen.Open(sealed[:0], nonce(c.rseq), sealed, hdr)
+	plain, err := c.ropen.Open(sealed[:0], nonce(&c.rnonce, c.rseq), sealed, hdr)
 	if err != nil {
 		return c.failRead(fmt.Errorf("%w: record %d does not open (forged, replayed or reordered)", ErrRecord, c.rseq))
 	}
@@ -241,7 +244,7 @@ func (c *Conn) seal(b []byte, typ byte, p []byte) []byte {
 	off := len(b)
 	b = append(b, 0, 0, 0, 0, typ)
 	binary.BigEndian.PutUint32(b[off:], uint32(len(p)+tagLen))
-	b = c.wseal.Seal(b, nonce(c.wseq), p, b[off:off+recHeaderLen])
+	b = c.wseal.Seal(b, nonce(&c.wnonce, c.wseq), p, b[off:off+recHeaderLen])
 	c.wseq++
 	return b
 }

@@ -73,14 +73,19 @@ func parseHello(b []byte) (id [gossip.KeyIDLen]byte, pub *ecdh.PublicKey, err er
 
 // mac is HMAC-SHA256 with the cluster key over a label and a transcript's hash.
 func mac(key []byte, label string, transcript ...[]byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(label))
+	m.Write(hashOf(transcript))
+	return m.Sum(nil)
+}
+
+// hashOf is the SHA-256 of a transcript's messages in order.
+func hashOf(transcript [][]byte) []byte {
 	h := sha256.New()
 	for _, t := range transcript {
 		h.Write(t)
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(label))
-	m.Write(h.Sum(nil))
-	return m.Sum(nil)
+	return h.Sum(nil)
 }
 
 // derive computes the session keys: HKDF-SHA256 over the X25519 secret, salted with the cluster
@@ -90,11 +95,7 @@ func derive(priv *ecdh.PrivateKey, peer *ecdh.PublicKey, key []byte, transcript 
 	if err != nil {
 		return sessionKeys{}, fmt.Errorf("%w: %v", ErrHandshake, err)
 	}
-	h := sha256.New()
-	for _, t := range transcript {
-		h.Write(t)
-	}
-	okm, err := hkdf.Key(sha256.New, z, key, labelKeys+string(h.Sum(nil)), 64)
+	okm, err := hkdf.Key(sha256.New, z, key, labelKeys+string(hashOf(transcript)), 64)
 	if err != nil {
 		return sessionKeys{}, fmt.Errorf("secure: hkdf: %w", err)
 	}

@@ -458,3 +458,22 @@ func TestHandshakeTimeout(t *testing.T) {
 		t.Fatalf("silent peer: %v, want a handshake timeout", err)
 	}
 }
+
+// TestRecordsDoNotAllocate: sealing and opening a record reuse the Conn's buffers.
+func TestRecordsDoNotAllocate(t *testing.T) {
+	k := ring(t, key(1))
+	c, _, s, _ := session(t, k, k)
+	msg, buf := make([]byte, 200), make([]byte, 200)
+	roundTrip := func() {
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(s, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip() // the buffers grow once
+	if allocs := testing.AllocsPerRun(100, roundTrip); allocs != 0 {
+		t.Errorf("a record written and read allocates %v times", allocs)
+	}
+}
