@@ -109,3 +109,11 @@ func TestForgetOrigins(t *testing.T) {
 		t.Fatalf("watermark %v", w)
 	}
 }
+
+func TestMemberOf(t *testing.T) {
+	for origin, want := range map[string]string{"n1~5": "n1", "a~b~7": "a~b", "plain": "plain", "~3": "~3"} {
+		if got := MemberOf(origin); got != want {
+			t.Errorf("MemberOf(%q) = %q, want %q", origin, got, want)
+		}
+	}
+}

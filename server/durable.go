@@ -187,15 +187,8 @@ func loadSnapshot(n *node.Node, path string) (int, error) {
 		n.Load(u)
 		count++
 	}
-	for o, rs := range h.Known {
-		n.MarkKnown(o, rs)
-	}
-	for o, t := range h.Highest {
-		n.SeeHead(o, t)
-	}
-	n.SeeTock(h.Tock)
-	n.Purge(h.Purge)
 	n.Forget(h.Forgotten)
+	n.LoadSummary(h.Known, h.Highest, h.Tock, h.Purge)
 	n.Ready()
 	return count, nil
 }
@@ -249,6 +242,17 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// snapshotHeader summarises the node now, for a snapshot whose entries are copied next; seg is
+// the log segment replay starts from (0 for a file that stands alone, as save writes).
+func (s *Server) snapshotHeader(seg uint64) snapshot.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.node
+	return snapshot.Header{Node: s.cfg.Name, Origin: n.Origin(), Created: time.Now().Unix(), Tock: n.Tock(),
+		Known: n.Known(), Highest: n.Highest(), Purge: n.PurgeWatermark(), LogSegment: seg, Entries: uint64(n.Len()),
+		Forgotten: n.Forgotten()}
 }
 
 // Append logs one record and asks for a snapshot every SnapshotEvery records; Wait waits
@@ -312,12 +316,7 @@ func (st *store) snapshot() (string, error) {
 	if len(seqs) > 0 {
 		next = seqs[len(seqs)-1] + 1
 	}
-	s.mu.Lock()
-	n := s.node
-	h := snapshot.Header{Node: s.cfg.Name, Origin: n.Origin(), Created: time.Now().Unix(), Tock: n.Tock(),
-		Known: n.Known(), Highest: n.Highest(), Purge: n.PurgeWatermark(), LogSegment: seg, Entries: uint64(n.Len()),
-		Forgotten: n.Forgotten()}
-	s.mu.Unlock()
+	h := s.snapshotHeader(seg)
 	w, err := snapshot.Create(dir, snapshot.FileName(next), h)
 	if err != nil {
 		return "", err

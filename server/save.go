@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/distkv/distkv/clientproto"
 	"github.com/distkv/distkv/node"
@@ -48,12 +47,7 @@ func (s *Server) save(ctx context.Context, q *clientproto.Request) []byte {
 	if _, err := os.Lstat(q.File); err == nil || !errors.Is(err, os.ErrNotExist) {
 		return fail(fmt.Errorf("%w: save: %s exists or cannot be checked (%v); it is not replaced", clientproto.ErrBadRequest, q.File, err))
 	}
-	s.mu.Lock()
-	n := s.node
-	h := snapshot.Header{Node: s.cfg.Name, Origin: n.Origin(), Created: time.Now().Unix(), Tock: n.Tock(),
-		Known: n.Known(), Highest: n.Highest(), Purge: n.PurgeWatermark(), Entries: uint64(n.Len()),
-		Forgotten: n.Forgotten()}
-	s.mu.Unlock()
+	h := s.snapshotHeader(0) // no log segment: the file stands alone
 	w, err := snapshot.Create(filepath.Dir(q.File), filepath.Base(q.File), h)
 	if err != nil {
 		return fail(fmt.Errorf("%w: save: %v", clientproto.ErrUnavailable, err))

@@ -10,7 +10,7 @@ import (
 )
 
 // listedOrigins maps every member serf lists, whatever its status, to its origin tag: the
-// housekeeper's view of which origins can still make ticks (housekeeper.Dead).
+// housekeeper's view of which origins can still make ticks (housekeeper.Superseded).
 func (c *cluster) listedOrigins() map[string]string {
 	m := map[string]string{}
 	for _, x := range c.g.Members() {

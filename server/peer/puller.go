@@ -3,10 +3,10 @@ package peer
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/distkv/distkv/housekeeper"
 	"github.com/distkv/distkv/node"
 )
 
@@ -142,7 +142,7 @@ func (p *Puller) source(origin, hint string) (Info, bool) {
 	p.mu.Lock()
 	try := p.tries[origin]
 	p.mu.Unlock()
-	self := OriginMember(origin)
+	self := housekeeper.MemberOf(origin)
 	var first []Info
 	for _, x := range peers {
 		if x.Name == self {
@@ -160,12 +160,4 @@ func (p *Puller) source(origin, hint string) (Info, bool) {
 		}
 	}
 	return first[try%len(first)], true
-}
-
-// OriginMember returns the member name of an origin ("name~gen").
-func OriginMember(origin string) string {
-	if i := strings.LastIndexByte(origin, '~'); i > 0 {
-		return origin[:i]
-	}
-	return origin
 }

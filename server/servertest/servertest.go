@@ -785,17 +785,6 @@ func (c *Cluster) CheckIdentical() int {
 	return len(ds[0])
 }
 
-// cmpVersion orders versions by (tock, origin), the conflict rule.
-func cmpVersion(tockA uint64, originA string, tockB uint64, originB string) int {
-	if tockA != tockB {
-		if tockA < tockB {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(originA, originB)
-}
-
 // CheckAcked fails the test unless no two acknowledged writes share a version (origin, tick),
 // and every acknowledged write is present at every running node, or its path holds a version with a higher (tock, origin) (the write lost a conflict, or was
 // overwritten). A delete may also have left no entry at all (its tombstone was purged), and
@@ -809,7 +798,7 @@ func (c *Cluster) CheckAcked() int {
 	for _, a := range acks {
 		if a.Deleted {
 			k := a.Path.Key()
-			if d, ok := delAt[k]; !ok || cmpVersion(a.Tock, a.Origin, d.Tock, d.Origin) > 0 {
+			if d, ok := delAt[k]; !ok || node.CompareVersion(a.Tock, a.Origin, d.Tock, d.Origin) > 0 {
 				delAt[k] = a
 			}
 		}
@@ -856,7 +845,7 @@ func checkAck(n *node.Node, a Ack, delAt map[string]Ack) string {
 		if a.Deleted {
 			return "" // its tombstone may be purged
 		}
-		if d, ok := delAt[a.Path.Key()]; ok && cmpVersion(d.Tock, d.Origin, a.Tock, a.Origin) > 0 {
+		if d, ok := delAt[a.Path.Key()]; ok && node.CompareVersion(d.Tock, d.Origin, a.Tock, a.Origin) > 0 {
 			return ""
 		}
 		return "the path holds nothing"
@@ -872,7 +861,7 @@ func checkAck(n *node.Node, a Ack, delAt map[string]Ack) string {
 		}
 		return ""
 	}
-	if cmpVersion(e.Tock, e.Origin, a.Tock, a.Origin) > 0 {
+	if node.CompareVersion(e.Tock, e.Origin, a.Tock, a.Origin) > 0 {
 		return ""
 	}
 	return fmt.Sprintf("the path holds an older version %s/%d@%d", e.Origin, e.Tick, e.Tock)
