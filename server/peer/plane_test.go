@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -110,33 +111,48 @@ func TestRequestPushTell(t *testing.T) {
 // Hello deadline and gives its slot back.
 func TestConnCapAndHelloDeadline(t *testing.T) {
 	_, b := testPlane(t, "b", &recorder{}, 2)
-	var held []net.Conn
-	for i := 0; i < 2; i++ {
+	// ask says Hello and asks for the vector: a served connection answers, and then holds its
+	// slot for the idle timeout (a minute), not just the Hello deadline.
+	ask := func() (net.Conn, error) {
 		c, err := net.Dial("tcp", b.Peer)
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { c.Close() })
+		bw := bufio.NewWriter(c)
+		gossip.WriteFrame(bw, wire.MsgHello, wire.Hello{Name: "raw", Origin: "raw~1"}.Append(nil))
+		gossip.WriteFrame(bw, wire.MsgVectorReq, nil)
+		bw.Flush()
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, _, err = gossip.ReadFrame(bufio.NewReader(c), 1<<20, nil)
+		return c, err
+	}
+	var held []net.Conn
+	for range 2 {
+		c, err := ask()
+		if err != nil {
+			t.Fatalf("a connection under the cap: %v", err)
+		}
 		held = append(held, c)
 	}
-	time.Sleep(50 * time.Millisecond) // both accepted and holding their slots
-	over, err := net.Dial("tcp", b.Peer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	over.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := over.Read(make([]byte, 1)); err == nil {
+	if _, err := ask(); err == nil {
 		t.Fatal("a connection over the cap was served")
 	}
 	for _, c := range held {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		var ne net.Error
-		if _, err := c.Read(make([]byte, 1)); err == nil || (errors.As(err, &ne) && ne.Timeout()) {
-			t.Fatalf("a connection without Hello was kept past the deadline: %v", err)
-		}
 		c.Close()
 	}
+	silent, err := net.Dial("tcp", b.Peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	silent.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var ne net.Error
+	if _, err := silent.Read(make([]byte, 1)); err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("a connection without Hello was kept past the deadline: %v", err)
+	}
 	a, _ := testPlane(t, "a", &recorder{}, 2)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := a.Vector(context.Background(), b); err == nil {
 			break
