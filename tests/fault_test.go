@@ -308,19 +308,14 @@ func (f *faultNet) halt(slot int, sig syscall.Signal) {
 	s.cl.Close()
 	t0 := time.Now()
 	// The workers keep using the node until it is gone: ops in flight become indeterminate.
-	s.cmd.Process.Signal(sig)
 	defer func() {
 		f.mu.Lock()
 		nd.srv = nil
 		f.mu.Unlock()
 		f.refreshTargets()
 	}()
-	select {
-	case <-s.done:
-	case <-time.After(nsStopDeadline):
-		f.problem("shutdown: %s did not stop within %v of SIGTERM (killed)%s\n%s", nd.name, nsStopDeadline, f.during(slot), s.log.tail(20))
-		s.cmd.Process.Kill()
-		<-s.done
+	if !s.signal(sig) {
+		f.problem("shutdown: %s did not stop within %v of signal %d (killed)%s\n%s", nd.name, nsStopDeadline, sig, f.during(slot), s.log.tail(20))
 		return
 	}
 	if sig == syscall.SIGTERM {
@@ -698,15 +693,8 @@ func (f *faultNet) stopAll() {
 				}
 				select {
 				case <-s.done:
-					return
 				default:
-				}
-				s.cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-s.done:
-				case <-time.After(nsStopDeadline):
-					s.cmd.Process.Kill()
-					<-s.done
+					s.signal(syscall.SIGTERM)
 				}
 			}()
 		}

@@ -301,16 +301,25 @@ func (s *nsServer) stop(t *testing.T) {
 		return
 	default:
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(nsStopDeadline):
-		t.Logf("%s did not stop within %v of SIGTERM: killing it", s.name, nsStopDeadline)
-		s.cmd.Process.Kill()
-		<-s.done
+	if !s.signal(syscall.SIGTERM) {
+		t.Logf("%s did not stop within %v of SIGTERM: killed it", s.name, nsStopDeadline)
 	}
 	if t.Failed() {
 		t.Logf("%s's last log lines:\n%s", s.name, s.log.tail(30))
+	}
+}
+
+// signal sends sig and waits for the exit: a process still running nsStopDeadline later is
+// killed, and signal says false.
+func (s *nsServer) signal(sig os.Signal) bool {
+	s.cmd.Process.Signal(sig)
+	select {
+	case <-s.done:
+		return true
+	case <-time.After(nsStopDeadline):
+		s.cmd.Process.Kill()
+		<-s.done
+		return false
 	}
 }
 
