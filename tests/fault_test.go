@@ -647,6 +647,7 @@ func (f *faultNet) report() {
 	f.t.Logf("server logs: %d \"trees differ\" lines, %d errors (first: %s), %d panics", differ, errs, firstErr, panics)
 }
 
+// faultUint reads a count from a decoded reply: msgpack gives small ones narrow types.
 func faultUint(v any) uint64 {
 	switch x := v.(type) {
 	case uint64:
