@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -145,19 +146,7 @@ func nsNamespaceWithID(id int) bool {
 
 // nsNamedFor reports whether out names anything "dkv<id>" followed by a letter.
 func nsNamedFor(out string, id int) bool {
-	prefix := fmt.Sprintf("dkv%d", id)
-	for i := strings.Index(out, prefix); i >= 0; {
-		rest := out[i+len(prefix):]
-		if rest != "" && rest[0] >= 'a' && rest[0] <= 'z' {
-			return true
-		}
-		j := strings.Index(rest, prefix)
-		if j < 0 {
-			break
-		}
-		i += len(prefix) + j
-	}
-	return false
+	return regexp.MustCompile(fmt.Sprintf("dkv%d[a-z]", id)).MatchString(out)
 }
 
 // dataIP is node i's address on the data bridge; mgmtIP(i) its client address (mgmtIP(-1)
