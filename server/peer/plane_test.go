@@ -171,6 +171,7 @@ func TestCloseCutsShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	accepted := make(chan struct{}, 8)
 	go func() { // accepts and never answers
 		for {
 			c, err := l.Accept()
@@ -178,13 +179,20 @@ func TestCloseCutsShort(t *testing.T) {
 				return
 			}
 			defer c.Close()
+			accepted <- struct{}{}
 		}
 	}()
 	silent := Info{Name: "s", Peer: l.Addr().String()}
 	a.Push(silent, []*node.Update{{Origin: "a~1", Tick: 1, Tock: 1}})
 	errc := make(chan error, 1)
 	go func() { _, err := a.Vector(context.Background(), silent); errc <- err }()
-	time.Sleep(100 * time.Millisecond)
+	for range 2 { // the push stream and the request are connected
+		select {
+		case <-accepted:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the push stream and the request did not both connect")
+		}
+	}
 	done := make(chan struct{})
 	go func() { a.Close(); close(done) }()
 	select {
@@ -192,8 +200,13 @@ func TestCloseCutsShort(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not return")
 	}
-	if err := <-errc; err == nil {
-		t.Fatal("a request to a silent peer succeeded")
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("a request to a silent peer succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end the request in flight")
 	}
 }
 
