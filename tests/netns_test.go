@@ -243,39 +243,57 @@ func nsEnv() []string {
 // returns once its client port answers. Stopped by t.Cleanup: SIGTERM, then SIGKILL.
 func (w *nsNet) start(i int, extra ...string) *nsServer {
 	w.t.Helper()
-	s := &nsServer{name: fmt.Sprintf("n%d", i), client: net.JoinHostPort(w.mgmtIP(i), "27586"), log: &nsLog{}, done: make(chan struct{})}
-	args := []string{"netns", "exec", w.ns[i], distkvBin, "server", "--name", s.name, "--profile", "test",
-		"--client-addr", s.client,
-		"--gossip-addr", net.JoinHostPort(w.dataIP(i), "7946"),
-		"--peer-addr", net.JoinHostPort(w.dataIP(i), "7947")}
+	var args []string
 	if i > 0 {
 		args = append(args, "--join", net.JoinHostPort(w.dataIP(0), "7946"))
 	}
-	args = append(args, extra...)
+	s, err := w.spawn(i, fmt.Sprintf("n%d", i), append(args, extra...)...)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { s.stop(w.t) })
+	if err := s.await(nsStartDeadline); err != nil {
+		w.t.Fatal(err)
+	}
+	return s
+}
+
+// spawn starts a server called name in namespace i, with its addresses there and args, without
+// waiting for it.
+func (w *nsNet) spawn(i int, name string, args ...string) (*nsServer, error) {
+	s := &nsServer{name: name, client: net.JoinHostPort(w.mgmtIP(i), "27586"), log: &nsLog{}, done: make(chan struct{})}
+	args = append([]string{"netns", "exec", w.ns[i], distkvBin, "server", "--name", name, "--profile", "test",
+		"--client-addr", s.client,
+		"--gossip-addr", net.JoinHostPort(w.dataIP(i), "7946"),
+		"--peer-addr", net.JoinHostPort(w.dataIP(i), "7947")}, args...)
 	s.cmd = exec.Command("ip", args...) // ip netns exec execs the server: the same process
 	s.cmd.Env = nsEnv()
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
-		w.t.Fatalf("starting %s: %v", s.name, err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	go func() { s.cmd.Wait(); close(s.done) }()
-	w.t.Cleanup(func() { s.stop(w.t) })
-	deadline := time.Now().Add(nsStartDeadline)
+	return s, nil
+}
+
+// await dials the server until it serves clients (once it has caught up), for at most d.
+func (s *nsServer) await(d time.Duration) error {
+	deadline := time.Now().Add(d)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		cl, err := client.Dial(ctx, s.client)
 		cancel()
 		if err == nil {
 			s.cl = cl
-			return s
+			return nil
 		}
 		select {
 		case <-s.done:
-			w.t.Fatalf("%s exited while starting: %v\n%s", s.name, s.cmd.ProcessState, s.log.tail(40))
+			return fmt.Errorf("%s exited while starting: %v\n%s", s.name, s.cmd.ProcessState, s.log.tail(40))
 		default:
 		}
 		if time.Now().After(deadline) {
-			w.t.Fatalf("%s does not serve clients on %s within %v: %v\n%s", s.name, s.client, nsStartDeadline, err, s.log.tail(40))
+			return fmt.Errorf("%s does not serve clients on %s within %v: %v\n%s", s.name, s.client, d, err, s.log.tail(40))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
