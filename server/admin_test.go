@@ -24,6 +24,7 @@ func TestAdminInProcess(t *testing.T) {
 	}})
 	var stop atomic.Bool
 	var wg sync.WaitGroup
+	var scraped atomic.Int64 // /metrics answered with 200 on a checked node
 	scrape := func(s *server.Server, check bool) {
 		defer wg.Done()
 		hc := http.Client{Timeout: 5 * time.Second}
@@ -40,8 +41,11 @@ func TestAdminInProcess(t *testing.T) {
 				}
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if check && path == "/metrics" && resp.StatusCode == 200 && !strings.Contains(string(body), "distkv_entries") {
-					t.Errorf("/metrics without distkv_entries")
+				if check && path == "/metrics" && resp.StatusCode == 200 {
+					scraped.Add(1)
+					if !strings.Contains(string(body), "distkv_entries") {
+						t.Errorf("/metrics without distkv_entries")
+					}
 				}
 			}
 		}
@@ -59,6 +63,11 @@ func TestAdminInProcess(t *testing.T) {
 		}
 	}
 	c.WaitConverged(30 * time.Second)
+	for deadline := time.Now().Add(30 * time.Second); scraped.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no /metrics scrape succeeded")
+		}
+	}
 	stop.Store(true)
 	wg.Wait()
 	// The tree browser links up from below the root only.

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"fmt"
-	"reflect"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ func houseCounter(t *testing.T, c *servertest.Cluster, key string) (uint64, int)
 			t.Fatal(err)
 		}
 		if st["housekeeper"] == c.Name(i) {
-			return anyUint(st[key]), i
+			return partUint(st[key]), i
 		}
 	}
 	return 0, -1
@@ -32,19 +31,7 @@ func statCounter(t *testing.T, c *servertest.Cluster, i int, key string) uint64 
 		t.Fatal(err)
 	}
 	m, _ := st["stats"].(map[string]any)
-	return anyUint(m[key])
-}
-
-// anyUint reads a decoded msgpack integer of any width.
-func anyUint(v any) uint64 {
-	r := reflect.ValueOf(v)
-	switch {
-	case r.CanUint():
-		return r.Uint()
-	case r.CanInt():
-		return uint64(r.Int())
-	}
-	return 0
+	return partUint(m[key])
 }
 
 // TestAntiEntropyRepairsCorruptTrees: two nodes' trees are changed behind the replication's

@@ -97,6 +97,18 @@ func TestOwnTickInvisibleUntilDurable(t *testing.T) {
 		_, err := c.Write(1, node.StringPath("v", "held"), 2)
 		done <- err
 	}()
+	// The write is applied on n1 and waits for its fsync.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var applied uint64
+		c.Node(1).Node(func(n *node.Node) { applied = n.Tick() })
+		if applied == tick+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			release()
+			t.Fatalf("setup: n1 applied tick %d, want %d", applied, tick+1)
+		}
+	}
 	// Several housekeeping rounds (200 ms each): n0 asks n1 for its vector every round.
 	for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline); {
 		var seen uint64
@@ -106,11 +118,6 @@ func TestOwnTickInvisibleUntilDurable(t *testing.T) {
 			t.Fatalf("n0 heard of n1's tick %d before it was durable on n1", seen)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	var applied uint64
-	c.Node(1).Node(func(n *node.Node) { applied = n.Tick() })
-	if applied != tick+1 {
-		t.Fatalf("setup: n1 applied tick %d, want %d", applied, tick+1)
 	}
 	release()
 	if err := <-done; err != nil {

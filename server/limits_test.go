@@ -207,7 +207,8 @@ func TestSlowReaderDropped(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	s := ptStart(t, Config{IdleTimeout: 400 * time.Millisecond})
+	const idleTimeout = 400 * time.Millisecond
+	s := ptStart(t, Config{IdleTimeout: idleTimeout})
 	watcher := s.dial(t)
 	seq := watcher.send(ptM{"action": "watch", "path": ptA("i")})
 	if m := watcher.next(seq); m["state"] != "start" {
@@ -234,10 +235,23 @@ func TestIdleTimeout(t *testing.T) {
 	if got := half.expectClosed(); len(got) != 0 {
 		t.Errorf("half a request got %v", got)
 	}
-	// A connection that keeps talking is never idle.
+	// A connection that keeps talking is never idle. A closed one fails the test unless this
+	// goroutine itself stalled for half the timeout before the request (a busy machine).
 	busy := s.dial(t)
+	last := time.Now()
 	for range 10 {
 		time.Sleep(50 * time.Millisecond)
-		ptGet(busy, ptA("i", "x"))
+		gap := time.Since(last)
+		seq := busy.send(ptM{"action": "get_value", "path": ptA("i", "x")})
+		m, err := busy.tryNext(seq)
+		last = time.Now()
+		switch {
+		case err == nil && m["error"] == nil:
+		case gap >= idleTimeout/2:
+			t.Logf("the test stalled %v between two requests; the busy connection is not checked", gap)
+			return
+		default:
+			t.Fatalf("a connection talking every %v was dropped: %v, %v", gap.Round(time.Millisecond), m, err)
+		}
 	}
 }

@@ -61,12 +61,7 @@ func checkGone(t *testing.T, c *servertest.Cluster, p node.Path) {
 			t.Errorf("n%d: purged delete of %s undone: it holds %x (%s/%d@%d)", i, p, e.Value, e.Origin, e.Tick, e.Tock)
 		}
 	}
-	ds := c.Dumps()
-	for k := 1; k < len(ds); k++ {
-		if len(ds[k]) != len(ds[0]) {
-			t.Errorf("node %d holds %d entries, node %d %d", c.Running()[k], len(ds[k]), c.Running()[0], len(ds[0]))
-		}
-	}
+	c.CheckIdentical()
 }
 
 // Scenario 1 of issue 8: a node stopped gracefully while the others delete a path and purge

@@ -298,7 +298,7 @@ func TestAdminReadyFlips(t *testing.T) {
 	nd := &clNode{name: "n2", client: clFreePort(t, "127.0.0.3", false), gossip: clFreePort(t, "127.0.0.3", true),
 		peer: clFreePort(t, "127.0.0.3", false), extra: []string{"--admin-addr", admin}}
 	c.nodes = append(c.nodes, nd)
-	startNoWait(t, c, 2)
+	c.spawn(2)
 	// Not ready while the join hangs; alive all the same.
 	deadline := time.Now().Add(30 * time.Second)
 	var code int
@@ -344,20 +344,4 @@ func noRaces(t *testing.T, c *clCluster) {
 			t.Errorf("%s reported a data race:\n%s", nd.name, nd.log)
 		}
 	}
-}
-
-// startNoWait starts node k's process, joining node 0, without waiting for it to be ready.
-func startNoWait(t *testing.T, c *clCluster, k int) {
-	t.Helper()
-	nd := c.nodes[k]
-	args := append([]string{"server", "--name", nd.name, "--client-addr", nd.client, "--gossip-addr", nd.gossip,
-		"--peer-addr", nd.peer, "--profile", "test", "--log-level", "info", "--join", c.nodes[0].gossip}, nd.extra...)
-	nd.log, nd.done = &clLog{}, make(chan struct{})
-	nd.cmd = exec.Command(distkvBin, args...)
-	nd.cmd.Env = clEnv()
-	nd.cmd.Stdout, nd.cmd.Stderr = nd.log, nd.log
-	if err := nd.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", nd.name, err)
-	}
-	go func() { nd.err = nd.cmd.Wait(); close(nd.done) }()
 }

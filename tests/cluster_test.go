@@ -156,21 +156,7 @@ func (c *clCluster) add(edit func(k int, nd *clNode)) int {
 func (c *clCluster) launch(k int) {
 	t := c.t
 	t.Helper()
-	nd := c.nodes[k]
-	args := []string{"server", "--name", nd.name, "--client-addr", nd.client, "--gossip-addr", nd.gossip,
-		"--peer-addr", nd.peer, "--profile", "test", "--log-level", "info"}
-	if k > 0 {
-		args = append(args, "--join", c.nodes[0].gossip)
-	}
-	args = append(args, nd.extra...)
-	nd.log, nd.done, nd.err, nd.killed = &clLog{}, make(chan struct{}), nil, false
-	nd.cmd = exec.Command(distkvBin, args...)
-	nd.cmd.Env = clEnv()
-	nd.cmd.Stdout, nd.cmd.Stderr = nd.log, nd.log
-	if err := nd.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", nd.name, err)
-	}
-	go func() { nd.err = nd.cmd.Wait(); close(nd.done) }()
+	nd := c.spawn(k)
 	deadline := time.Now().Add(clStartDeadline)
 	for {
 		select {
@@ -197,6 +183,28 @@ func (c *clCluster) launch(k int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// spawn starts node k's process (again; any but the first joins node 0) without waiting for it.
+func (c *clCluster) spawn(k int) *clNode {
+	t := c.t
+	t.Helper()
+	nd := c.nodes[k]
+	args := []string{"server", "--name", nd.name, "--client-addr", nd.client, "--gossip-addr", nd.gossip,
+		"--peer-addr", nd.peer, "--profile", "test", "--log-level", "info"}
+	if k > 0 {
+		args = append(args, "--join", c.nodes[0].gossip)
+	}
+	args = append(args, nd.extra...)
+	nd.log, nd.done, nd.err, nd.killed = &clLog{}, make(chan struct{}), nil, false
+	nd.cmd = exec.Command(distkvBin, args...)
+	nd.cmd.Env = clEnv()
+	nd.cmd.Stdout, nd.cmd.Stderr = nd.log, nd.log
+	if err := nd.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", nd.name, err)
+	}
+	go func() { nd.err = nd.cmd.Wait(); close(nd.done) }()
+	return nd
 }
 
 // kill sends SIGKILL to node k and waits for it.

@@ -171,16 +171,10 @@ func faultCheckKey(kops []*faultOp, fin faultVersion, present bool, st *faultChe
 		}
 	}
 	if !present {
-		switch {
-		case best == nil && !indetDelete:
-			// Nothing that may have happened wrote the path, or only indeterminate sets that
-			// did not happen.
-			return ""
-		case best != nil && best.del:
-			return ""
-		case indetDelete:
-			return "" // an indeterminate delete may rank above every acknowledged op
-		case best == nil:
+		// Fine if no acknowledged op wrote the path (indeterminate sets may not have happened),
+		// if the highest acknowledged op is a delete, or if an indeterminate delete may rank
+		// above every acknowledged op.
+		if best == nil || best.del || indetDelete {
 			return ""
 		}
 		return fmt.Sprintf("the acknowledged %s:%d@%d (a set) ranks highest, and no delete may rank above it: an acknowledged write was lost",

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -248,12 +247,7 @@ func (f *faultNet) upNames() []string {
 // caught up). Safe to call for different slots at once.
 func (f *faultNet) launch(slot int, join bool) error {
 	w, nd := f.w, f.slots[slot]
-	s := &nsServer{name: nd.name, client: net.JoinHostPort(w.mgmtIP(slot), "27586"), log: &nsLog{}, done: make(chan struct{})}
-	args := []string{"netns", "exec", w.ns[slot], distkvBin, "server", "--name", nd.name, "--profile", "test",
-		"--client-addr", s.client,
-		"--gossip-addr", net.JoinHostPort(w.dataIP(slot), "7946"),
-		"--peer-addr", net.JoinHostPort(w.dataIP(slot), "7947"),
-		"--data-dir", nd.dir, "--fsync", nd.fsync, "--log-level", "info",
+	args := []string{"--data-dir", nd.dir, "--fsync", nd.fsync, "--log-level", "info",
 		// Rounds often, so that tombstones are purged between the faults.
 		"--housekeep-interval", "500ms"}
 	if join {
@@ -265,34 +259,15 @@ func (f *faultNet) launch(slot int, join bool) error {
 		}
 		args = append(args, "--join", strings.Join(js, ","))
 	}
-	s.cmd = exec.Command("ip", args...) // ip netns exec execs the server: the same process
-	s.cmd.Env = nsEnv()
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", nd.name, err)
+	s, err := w.spawn(slot, nd.name, args...)
+	if err != nil {
+		return err
 	}
-	go func() { s.cmd.Wait(); close(s.done) }()
 	f.mu.Lock()
 	nd.procs = append(nd.procs, s)
 	f.mu.Unlock()
-	deadline := time.Now().Add(faultStartDeadline)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		cl, err := client.Dial(ctx, s.client)
-		cancel()
-		if err == nil {
-			s.cl = cl
-			break
-		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("%s (slot %d) exited while starting: %v\n%s", nd.name, slot, s.cmd.ProcessState, s.log.tail(40))
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s (slot %d) does not serve clients within %v: %v\n%s", nd.name, slot, faultStartDeadline, err, s.log.tail(40))
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := s.await(faultStartDeadline); err != nil {
+		return fmt.Errorf("slot %d: %w", slot, err)
 	}
 	f.mu.Lock()
 	nd.srv = s
@@ -308,19 +283,14 @@ func (f *faultNet) halt(slot int, sig syscall.Signal) {
 	s.cl.Close()
 	t0 := time.Now()
 	// The workers keep using the node until it is gone: ops in flight become indeterminate.
-	s.cmd.Process.Signal(sig)
 	defer func() {
 		f.mu.Lock()
 		nd.srv = nil
 		f.mu.Unlock()
 		f.refreshTargets()
 	}()
-	select {
-	case <-s.done:
-	case <-time.After(nsStopDeadline):
-		f.problem("shutdown: %s did not stop within %v of SIGTERM (killed)%s\n%s", nd.name, nsStopDeadline, f.during(slot), s.log.tail(20))
-		s.cmd.Process.Kill()
-		<-s.done
+	if !s.signal(sig) {
+		f.problem("shutdown: %s did not stop within %v of signal %d (killed)%s\n%s", nd.name, nsStopDeadline, sig, f.during(slot), s.log.tail(20))
 		return
 	}
 	if sig == syscall.SIGTERM {
@@ -652,6 +622,7 @@ func (f *faultNet) report() {
 	f.t.Logf("server logs: %d \"trees differ\" lines, %d errors (first: %s), %d panics", differ, errs, firstErr, panics)
 }
 
+// faultUint reads a count from a decoded reply: msgpack gives small ones narrow types.
 func faultUint(v any) uint64 {
 	switch x := v.(type) {
 	case uint64:
@@ -698,15 +669,8 @@ func (f *faultNet) stopAll() {
 				}
 				select {
 				case <-s.done:
-					return
 				default:
-				}
-				s.cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-s.done:
-				case <-time.After(nsStopDeadline):
-					s.cmd.Process.Kill()
-					<-s.done
+					s.signal(syscall.SIGTERM)
 				}
 			}()
 		}

@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -145,19 +146,7 @@ func nsNamespaceWithID(id int) bool {
 
 // nsNamedFor reports whether out names anything "dkv<id>" followed by a letter.
 func nsNamedFor(out string, id int) bool {
-	prefix := fmt.Sprintf("dkv%d", id)
-	for i := strings.Index(out, prefix); i >= 0; {
-		rest := out[i+len(prefix):]
-		if rest != "" && rest[0] >= 'a' && rest[0] <= 'z' {
-			return true
-		}
-		j := strings.Index(rest, prefix)
-		if j < 0 {
-			break
-		}
-		i += len(prefix) + j
-	}
-	return false
+	return regexp.MustCompile(fmt.Sprintf("dkv%d[a-z]", id)).MatchString(out)
 }
 
 // dataIP is node i's address on the data bridge; mgmtIP(i) its client address (mgmtIP(-1)
@@ -254,39 +243,57 @@ func nsEnv() []string {
 // returns once its client port answers. Stopped by t.Cleanup: SIGTERM, then SIGKILL.
 func (w *nsNet) start(i int, extra ...string) *nsServer {
 	w.t.Helper()
-	s := &nsServer{name: fmt.Sprintf("n%d", i), client: net.JoinHostPort(w.mgmtIP(i), "27586"), log: &nsLog{}, done: make(chan struct{})}
-	args := []string{"netns", "exec", w.ns[i], distkvBin, "server", "--name", s.name, "--profile", "test",
-		"--client-addr", s.client,
-		"--gossip-addr", net.JoinHostPort(w.dataIP(i), "7946"),
-		"--peer-addr", net.JoinHostPort(w.dataIP(i), "7947")}
+	var args []string
 	if i > 0 {
 		args = append(args, "--join", net.JoinHostPort(w.dataIP(0), "7946"))
 	}
-	args = append(args, extra...)
+	s, err := w.spawn(i, fmt.Sprintf("n%d", i), append(args, extra...)...)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { s.stop(w.t) })
+	if err := s.await(nsStartDeadline); err != nil {
+		w.t.Fatal(err)
+	}
+	return s
+}
+
+// spawn starts a server called name in namespace i, with its addresses there and args, without
+// waiting for it.
+func (w *nsNet) spawn(i int, name string, args ...string) (*nsServer, error) {
+	s := &nsServer{name: name, client: net.JoinHostPort(w.mgmtIP(i), "27586"), log: &nsLog{}, done: make(chan struct{})}
+	args = append([]string{"netns", "exec", w.ns[i], distkvBin, "server", "--name", name, "--profile", "test",
+		"--client-addr", s.client,
+		"--gossip-addr", net.JoinHostPort(w.dataIP(i), "7946"),
+		"--peer-addr", net.JoinHostPort(w.dataIP(i), "7947")}, args...)
 	s.cmd = exec.Command("ip", args...) // ip netns exec execs the server: the same process
 	s.cmd.Env = nsEnv()
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
-		w.t.Fatalf("starting %s: %v", s.name, err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	go func() { s.cmd.Wait(); close(s.done) }()
-	w.t.Cleanup(func() { s.stop(w.t) })
-	deadline := time.Now().Add(nsStartDeadline)
+	return s, nil
+}
+
+// await dials the server until it serves clients (once it has caught up), for at most d.
+func (s *nsServer) await(d time.Duration) error {
+	deadline := time.Now().Add(d)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		cl, err := client.Dial(ctx, s.client)
 		cancel()
 		if err == nil {
 			s.cl = cl
-			return s
+			return nil
 		}
 		select {
 		case <-s.done:
-			w.t.Fatalf("%s exited while starting: %v\n%s", s.name, s.cmd.ProcessState, s.log.tail(40))
+			return fmt.Errorf("%s exited while starting: %v\n%s", s.name, s.cmd.ProcessState, s.log.tail(40))
 		default:
 		}
 		if time.Now().After(deadline) {
-			w.t.Fatalf("%s does not serve clients on %s within %v: %v\n%s", s.name, s.client, nsStartDeadline, err, s.log.tail(40))
+			return fmt.Errorf("%s does not serve clients on %s within %v: %v\n%s", s.name, s.client, d, err, s.log.tail(40))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -301,16 +308,25 @@ func (s *nsServer) stop(t *testing.T) {
 		return
 	default:
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(nsStopDeadline):
-		t.Logf("%s did not stop within %v of SIGTERM: killing it", s.name, nsStopDeadline)
-		s.cmd.Process.Kill()
-		<-s.done
+	if !s.signal(syscall.SIGTERM) {
+		t.Logf("%s did not stop within %v of SIGTERM: killed it", s.name, nsStopDeadline)
 	}
 	if t.Failed() {
 		t.Logf("%s's last log lines:\n%s", s.name, s.log.tail(30))
+	}
+}
+
+// signal sends sig and waits for the exit: a process still running nsStopDeadline later is
+// killed, and signal says false.
+func (s *nsServer) signal(sig os.Signal) bool {
+	s.cmd.Process.Signal(sig)
+	select {
+	case <-s.done:
+		return true
+	case <-time.After(nsStopDeadline):
+		s.cmd.Process.Kill()
+		<-s.done
+		return false
 	}
 }
 

@@ -35,15 +35,7 @@ func (c *clCluster) purged(k int) uint64 {
 		c.t.Fatal(err)
 	}
 	stats, _ := st["stats"].(map[string]any)
-	switch v := stats["purged"].(type) {
-	case uint64:
-		return v
-	case int64:
-		return uint64(v)
-	case int8, int16, int32, uint8, uint16, uint32:
-		return 1 // any non-zero small count: msgpack decodes small ints narrowly
-	}
-	return 0
+	return faultUint(stats["purged"])
 }
 
 // Issue 8, scenario 1, on real processes with --fsync always: a node stopped with SIGTERM while

@@ -147,12 +147,12 @@ func TestRealGossipKeyRotation(t *testing.T) {
 }
 
 // secForge connects to a peer port as a plaintext peer and sends a hello and a push of one
-// update writing path; it returns whether the connection was still open afterwards.
-func secForge(t *testing.T, addr string, p node.Path) {
-	t.Helper()
+// update writing p, then reads until the node hangs up (a keyed node does at its handshake
+// deadline, 10 s; one without a key keeps the connection).
+func secForge(addr string, p node.Path) error {
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer conn.Close()
 	bw := bufio.NewWriter(conn)
@@ -161,11 +161,12 @@ func secForge(t *testing.T, addr string, p node.Path) {
 	gossip.WriteFrame(bw, wire.MsgHello, wire.Hello{Name: "mallory", Origin: "mallory~1"}.Append(nil))
 	gossip.WriteFrame(bw, wire.MsgPush, wire.AppendUpdates(nil, []*node.Update{u}))
 	if err := bw.Flush(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var buf bytes.Buffer
-	buf.ReadFrom(conn) // until the node hangs up (a keyed node does at once)
+	buf.ReadFrom(conn)
+	return nil
 }
 
 // A plaintext connection to a keyed node's peer port, sending a valid push, is refused and
@@ -174,7 +175,9 @@ func TestRealForgedPeerRefused(t *testing.T) {
 	key := secKey(t)
 	c := clStartWith(t, 2, func(k int, nd *clNode) { nd.extra = []string{"--gossip-key", key} })
 	p := node.StringPath("forged")
-	secForge(t, c.nodes[0].peer, p)
+	if err := secForge(c.nodes[0].peer, p); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(time.Second)
 	for k := 0; k < 2; k++ {
 		if c.secHas(k, p) {
@@ -182,8 +185,8 @@ func TestRealForgedPeerRefused(t *testing.T) {
 		}
 	}
 	open := c.add(func(k int, nd *clNode) {}) // no key: a separate one-node network
-	done := make(chan struct{})
-	go func() { defer close(done); secForge(t, c.nodes[open].peer, p) }()
+	done := make(chan error, 1)
+	go func() { done <- secForge(c.nodes[open].peer, p) }() // the node keeps the connection
 	deadline := time.Now().Add(clOpDeadline)
 	for !c.secHas(open, p) {
 		if time.Now().After(deadline) {
@@ -192,5 +195,7 @@ func TestRealForgedPeerRefused(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	c.kill(open)
-	<-done
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -57,12 +57,7 @@ func TestShutdownDuringPartition(t *testing.T) {
 func sdTerm(t *testing.T, s *nsServer) {
 	from := s.log.len()
 	start := time.Now()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(nsStopDeadline):
-		s.cmd.Process.Kill()
-		<-s.done
+	if !s.signal(syscall.SIGTERM) {
 		t.Errorf("%s did not exit within %v of SIGTERM:\n%s", s.name, nsStopDeadline, s.log.tail(30))
 		return
 	}

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // TestConnLimitFlags checks that --max-conns-per-host holds on the real binary: over it the CLI
@@ -23,15 +25,8 @@ func TestConnLimitFlags(t *testing.T) {
 	})
 	var held []net.Conn
 	for range 3 {
-		nc, err := net.DialTimeout("tcp", addr, cmdDeadline)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc := dialAdmitted(t, addr)
 		defer nc.Close()
-		nc.SetReadDeadline(time.Now().Add(cmdDeadline))
-		if _, err := nc.Read(make([]byte, 1)); err != nil { // the greeting: admitted
-			t.Fatalf("held connection: %v", err)
-		}
 		held = append(held, nc)
 	}
 	r := runCLI(t, "", "client", "--addr", addr, "set", "x", "1")
@@ -53,5 +48,34 @@ func TestConnLimitFlags(t *testing.T) {
 		if r := runCLI(t, "", append([]string{"server", "--client-addr", "127.0.0.1:0"}, bad...)...); r.code != exitUsage {
 			t.Errorf("server %v: %s", bad, r)
 		}
+	}
+}
+
+// dialAdmitted opens a connection the server admitted: its first message is the greeting, not
+// a refusal. waitListening's probe holds a slot until the server sees it closed, so a refusal
+// meanwhile is retried.
+func dialAdmitted(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	deadline := time.Now().Add(cmdDeadline)
+	for {
+		nc, err := net.DialTimeout("tcp", addr, cmdDeadline)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetReadDeadline(deadline)
+		var m map[string]any
+		if err := msgpack.NewDecoder(nc).Decode(&m); err != nil {
+			nc.Close()
+			t.Fatalf("first message: %v", err)
+		}
+		nc.SetReadDeadline(time.Time{})
+		if m["error"] == nil {
+			return nc
+		}
+		nc.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after %v: %v", cmdDeadline, m)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
