@@ -58,12 +58,15 @@ type Node struct {
 	// forgotten holds the origins forgotten, out of origins, still referenced by their entries.
 	forgotten map[string]*originState
 	purgeWM   map[string]uint64 // purge watermark heard of: tombstones at or below it may go
-	stats     Stats
-	eff       Effects
-	watches   map[uint64]*watch
-	tombs     map[*entry]struct{} // tombstones, for purging without walking the tree
-	entries   int                 // written entries in the tree (live or tombstone)
-	live      int
+	// purgeDue: a tombstone may have become purgeable since the last walk (one was written,
+	// the watermark rose, an origin was forgotten); Purge walks the tombstones only then.
+	purgeDue bool
+	stats    Stats
+	eff      Effects
+	watches  map[uint64]*watch
+	tombs    map[*entry]struct{} // tombstones, for purging without walking the tree
+	entries  int                 // written entries in the tree (live or tombstone)
+	live     int
 }
 
 // New returns an empty node.
@@ -210,6 +213,7 @@ func (n *Node) set(e *entry, p Path, o *originState, tick, tock uint64, op *Op) 
 		e.setHash(entryHash(p, o.name, tick, tock, e.value))
 	} else {
 		n.tombs[e] = struct{}{}
+		n.purgeDue = true
 		e.setHash(digest{})
 	}
 	for _, l := range op.Chain {
@@ -364,6 +368,14 @@ func (n *Node) Missing() map[string]RangeSet {
 	return m
 }
 
+// KnownOf returns a copy of one origin's known ticks.
+func (n *Node) KnownOf(origin string) RangeSet {
+	if o := n.origins[origin]; o != nil {
+		return o.known.Clone()
+	}
+	return RangeSet{}
+}
+
 // MissingOf returns one origin's missing ticks.
 func (n *Node) MissingOf(origin string) RangeSet {
 	o := n.origins[origin]
@@ -395,12 +407,17 @@ func (n *Node) Serve(origin string, want RangeSet, max, maxBytes int) (ups []*Up
 	have := want.Intersect(o.known)
 	size := 0
 	for _, r := range have.Ranges() {
-		for t := r.Start; t < r.End; t++ {
+		// A range longer than the origin's current ticks (settled or superseded ticks, up to
+		// 2^32 of them) is walked through those ticks, not tick by tick under the lock.
+		ticks := o.currentIn(r)
+		next := r.Start // ticks below next are served or marked superseded
+		for _, t := range ticks {
 			first := o.current[t]
 			if first == nil {
-				superseded.Add(t)
 				continue
 			}
+			superseded.AddRange(next, t)
+			next = t + 1
 			if (max > 0 && len(ups) >= max) || (maxBytes > 0 && size >= maxBytes) {
 				return ups, superseded
 			}
@@ -411,8 +428,28 @@ func (n *Node) Serve(origin string, want RangeSet, max, maxBytes int) (ups []*Up
 			ups = append(ups, u)
 			size += u.Size()
 		}
+		superseded.AddRange(next, r.End)
 	}
 	return ups, superseded
+}
+
+// currentIn returns, ascending, the ticks of r to look up in o.current: all of them for a short
+// range, else those o.current holds.
+func (o *originState) currentIn(r Range) []uint64 {
+	var ts []uint64
+	if r.End-r.Start <= uint64(len(o.current)) {
+		for t := r.Start; t < r.End; t++ {
+			ts = append(ts, t)
+		}
+		return ts
+	}
+	for t := range o.current {
+		if t >= r.Start && t < r.End {
+			ts = append(ts, t)
+		}
+	}
+	slices.Sort(ts)
+	return ts
 }
 
 // op returns e's current version as an op.
