@@ -29,6 +29,7 @@ func (n *Node) Forget(origins []string) int {
 		}
 		o := n.originOf(name)
 		o.forgotten = true
+		n.purgeDue = true
 		if n.forgotten == nil {
 			n.forgotten = make(map[string]*originState)
 		}

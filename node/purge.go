@@ -34,8 +34,15 @@ func (n *Node) Purge(wm map[string]uint64) int {
 	for origin, t := range wm {
 		if t > n.purgeWM[origin] && n.forgotten[origin] == nil {
 			n.purgeWM[origin] = t
+			n.purgeDue = true
 		}
 	}
+	// The housekeeper repeats the watermark every round: without a new tombstone or a higher
+	// watermark nothing can have become purgeable, and the walk of every tombstone is skipped.
+	if !n.purgeDue {
+		return 0
+	}
+	n.purgeDue = false
 	purged := 0
 	for e := range n.tombs {
 		if e.origin.forgotten || e.tick <= n.purgeWM[e.origin.name] {

@@ -204,7 +204,7 @@ func (c *cluster) onBeacon(payload []byte) {
 		c.s.mu.Unlock()
 		return // serf hands a node its own events too
 	}
-	known := c.s.node.Known()[b.origin]
+	known := c.s.node.KnownOf(b.origin)
 	c.s.mu.Unlock()
 	c.s.prop.heard(b, known)
 }
