@@ -26,6 +26,10 @@ const (
 	ActMsgSend     = "msg_send"
 	ActMsgMonitor  = "msg_monitor"
 	ActSave        = "save"
+	ActKillNode    = "kill_node"
+	ActRoot        = "root"
+	ActAuthInfo    = "auth_info"
+	ActLog         = "log"
 )
 
 // Stream states.

@@ -203,3 +203,16 @@ func (g *Gossip) Shutdown() error {
 // Stopped is closed once serf has shut down, by Shutdown or on its own: serf stops a node that
 // loses a name conflict (another member claimed its name).
 func (g *Gossip) Stopped() <-chan struct{} { return g.serf.ShutdownCh() }
+
+// RemoveFailed declares a failed member gone (serf's force-leave): every member marks it left
+// at once instead of waiting ForgetAfter, and stops reconnecting to it. It waits until the
+// announcement was broadcast.
+func (g *Gossip) RemoveFailed(name string) error {
+	if g.closed.Load() {
+		return ErrClosed
+	}
+	if err := g.serf.RemoveFailedNode(name); err != nil {
+		return fmt.Errorf("gossip: remove %s: %w", name, err)
+	}
+	return nil
+}

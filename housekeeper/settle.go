@@ -113,3 +113,7 @@ func Forgotten(vs []Vector) map[string]bool {
 	}
 	return m
 }
+
+// Killed is the origin tag the server lists for a member whose origin an operator declared
+// dead (DistKV's kill_node): no origin has this name, so Superseded holds for it.
+const Killed = "(killed)"

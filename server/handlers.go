@@ -67,6 +67,9 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	case clientproto.ActSave:
 		// Reads the whole tree: beside the reader, as snapshot.
 		c.stream(q, func(ctx context.Context) { c.send(s.save(ctx, q)) })
+	case clientproto.ActKillNode:
+		// Scans the tree and waits for serf's broadcast: beside the reader.
+		c.stream(q, func(ctx context.Context) { c.killNode(ctx, q) })
 	case clientproto.ActKeyring:
 		// Serf's key manager waits for every member's answer: run it beside the reader.
 		c.stream(q, func(ctx context.Context) { c.send(s.keyring(q)) })

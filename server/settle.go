@@ -18,7 +18,9 @@ func (c *cluster) listedOrigins() map[string]string {
 	}
 	c.s.mu.Lock()
 	m[c.s.cfg.Name] = c.s.node.Origin()
+	killed := c.s.killedLocked()
 	c.s.mu.Unlock()
+	c.markKilled(m, killed)
 	return m
 }
 

@@ -36,3 +36,13 @@ func (c *Client) NodeTicks(ctx context.Context, origin string, max int, current 
 	}
 	return ticks, nil
 }
+
+// KillNode declares a node gone for good (DistKV's kill_node): name is an origin or a member
+// name (all its origins). The server refuses while the member runs alive or one of the
+// origins heads an entry.
+func (c *Client) KillNode(ctx context.Context, name string) error {
+	m, seq := c.newReq(clientproto.ActKillNode)
+	m.Str("node", name)
+	_, err := c.request(ctx, m, seq)
+	return err
+}

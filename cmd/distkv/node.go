@@ -22,6 +22,9 @@ func (e *cliEnv) nodeCommand() *cli.Command {
 					jsonFlag(),
 				},
 				Action: e.nodeTicks},
+			{Name: "drop", Usage: "declare a node gone for good (DistKV's kill_node): NAME is a member (all its origins) or an origin; refused while it runs or heads an entry",
+				ArgsUsage: "NAME",
+				Action:    e.nodeDrop},
 		},
 	}
 }
@@ -51,5 +54,14 @@ func (e *cliEnv) nodeTicks(c *cli.Context) error {
 			w.WriteString(strconv.FormatUint(t, 10) + "\n")
 		}
 		return w.Flush()
+	})
+}
+
+func (e *cliEnv) nodeDrop(c *cli.Context) error {
+	if c.NArg() != 1 || c.Args().First() == "" {
+		return usagef("want NAME (usage: %s %s)", c.Command.HelpName, c.Command.ArgsUsage)
+	}
+	return e.withClient(c, func(ctx context.Context, cl *conn) error {
+		return cl.KillNode(ctx, c.Args().First())
 	})
 }

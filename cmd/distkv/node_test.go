@@ -42,3 +42,22 @@ func TestNodeTicks(t *testing.T) {
 		t.Errorf("no ORIGIN: %s, want exit code 2", r)
 	}
 }
+
+// TestNodeDrop: `client node drop NAME` sends kill_node; the server's refusals (its own
+// origin, an unknown node) reach the user as errors, and a missing NAME is a usage error.
+func TestNodeDrop(t *testing.T) {
+	s := startServer(t)
+	var st map[string]any
+	if err := json.Unmarshal([]byte(s.ok(t, "status", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	origin, _ := st["origin"].(string)
+	for name, want := range map[string]string{origin: "is this node", "nobody": "no node nobody"} {
+		if r := s.client(t, "node", "drop", name); r.code == 0 || !strings.Contains(r.stderr, want) {
+			t.Errorf("drop %s: %s, want an error with %q", name, r, want)
+		}
+	}
+	if r := s.client(t, "node", "drop"); r.code != 2 {
+		t.Errorf("no NAME: %s, want exit code 2", r)
+	}
+}
