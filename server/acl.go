@@ -32,6 +32,10 @@ func (c *conn) gate(q *clientproto.Request) bool {
 		c.refuseReq(q, errNoAuth)
 		return true
 	}
+	if err := c.reroot(q); err != nil {
+		c.refuseReq(q, err)
+		return true
+	}
 	switch q.Action {
 	case "test_acl":
 		c.testACL(q)

@@ -64,7 +64,8 @@ type session struct {
 	loggedIn bool
 	user     string // "*" when logins were off at connect: unrestricted, admin
 	admin    bool
-	aclName  string // "" = unrestricted
+	aclName  string    // "" = unrestricted
+	root     node.Path // root.go: the subtree the client is confined to (nil: all)
 	dhKey    *[32]byte
 	// the ACL, cached until its subtree's digest changes
 	acl       *acl.ACL

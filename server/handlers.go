@@ -31,7 +31,9 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	}
 	switch q.Action {
 	case clientproto.ActGetValue:
-		c.send(s.getValue(q))
+		c.send(s.getValue(q, c.rootNow()))
+	case clientproto.ActRoot:
+		c.setRoot(q)
 	case clientproto.ActSetValue, clientproto.ActDeleteValue, clientproto.ActMulti:
 		c.write(q)
 	case clientproto.ActDeleteTree:
@@ -103,7 +105,9 @@ func chainLen(q *clientproto.Request, def int) int {
 	return q.NChain
 }
 
-func (s *Server) getValue(q *clientproto.Request) []byte {
+// getValue answers get_value; root is the client's (root.go): an entry found by tick outside
+// it is not shown, one inside has its path made relative.
+func (s *Server) getValue(q *clientproto.Request, root node.Path) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := clientproto.NewMsg(q.Seq)
@@ -117,7 +121,10 @@ func (s *Server) getValue(q *clientproto.Request) []byte {
 		e, ok = s.node.Lookup(q.Path)
 	}
 	if ok && byTick {
-		m.Path("path", e.Path) // as DistKV: the caller names an update, not an entry
+		var rel node.Path
+		if rel, ok = chopRoot(root, e.Path); ok {
+			m.Path("path", rel) // as DistKV: the caller names an update, not an entry
+		}
 	}
 	if ok && e.Value != nil {
 		m.Raw("value", e.Value)
