@@ -46,6 +46,9 @@ func (c *conn) gate(q *clientproto.Request) bool {
 	case "auth_get":
 		c.authGet(q)
 		return true
+	case clientproto.ActAuthInfo:
+		c.authInfo(q)
+		return true
 	case "auth_token":
 		c.authToken(q)
 		return true

@@ -543,3 +543,12 @@ func (c *conn) setAuthTyp(q *clientproto.Request) {
 		return clientproto.NewMsg(q.Seq).Bool("changed", true).Uint("tock", tock).Bytes()
 	})
 }
+
+// authInfo answers DistKV's auth_info as its server does, a get_internal of (nil, "auth"):
+// {value: {current: METHOD}, chain?, tock}, or {tock} while logins were never configured.
+// Any logged-in user may ask: the value names the login method only.
+func (c *conn) authInfo(q *clientproto.Request) {
+	r := *q
+	r.Action, r.Path, r.HasPath, r.Node = clientproto.ActGetValue, metaAuth(), true, ""
+	c.send(c.s.getValue(&r, nil))
+}

@@ -1,0 +1,26 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// TestAuthInfo: auth_info is the (nil, "auth") entry, as DistKV's: nothing while logins were
+// never configured, then {current: METHOD}, readable by a user who is no admin.
+func TestAuthInfo(t *testing.T) {
+	c := ptStart(t, Config{}).dial(t)
+	if r := c.ok(ptM{"action": "auth_info"}); r["value"] != nil || r["tock"] == nil {
+		t.Errorf("auth_info before logins: %v", r)
+	}
+	srv, _ := authSetup(t, map[string]string{"t": "r"})
+	alice := srv.dial(t)
+	alice.callErr(ptM{"action": "auth_info"}, "auth") // not before a login
+	loginRaw(t, alice, "alice", "alice-pw")
+	r := alice.ok(ptM{"action": "auth_info", "nchain": 1})
+	v, _ := r["value"].(map[string]any)
+	if v["current"] != "password" || r["chain"] == nil {
+		b, _ := msgpack.Marshal(r)
+		t.Errorf("auth_info with logins on: %v (%x)", r, b)
+	}
+}
