@@ -546,8 +546,16 @@ func (c *conn) setAuthTyp(q *clientproto.Request) {
 
 // authInfo answers DistKV's auth_info as its server does, a get_internal of (nil, "auth"):
 // {value: {current: METHOD}, chain?, tock}, or {tock} while logins were never configured.
-// Any logged-in user may ask: the value names the login method only.
+// Any logged-in user may ask: the value names the login method only. With logins off it
+// is {tock}: the entry's value is then {}, and DistKV's CLI reads value["current"].
 func (c *conn) authInfo(q *clientproto.Request) {
+	c.s.mu.Lock()
+	cur, _ := c.s.authStateLocked()
+	c.s.mu.Unlock()
+	if cur == "" {
+		c.send(clientproto.NewMsg(q.Seq).Uint("tock", c.s.tock()).Bytes())
+		return
+	}
 	r := *q
 	r.Action, r.Path, r.HasPath, r.Node = clientproto.ActGetValue, metaAuth(), true, ""
 	c.send(c.s.getValue(&r, nil))

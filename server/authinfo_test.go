@@ -23,4 +23,11 @@ func TestAuthInfo(t *testing.T) {
 		b, _ := msgpack.Marshal(r)
 		t.Errorf("auth_info with logins on: %v (%x)", r, b)
 	}
+	// Logins off again: the entry's value is {}, which DistKV's CLI cannot read; no value.
+	admin := srv.dial(t)
+	loginRaw(t, admin, "admin", "admin-pw")
+	admin.ok(ptM{"action": "set_auth_typ", "typ": nil})
+	if r := srv.dial(t).ok(ptM{"action": "auth_info"}); r["value"] != nil {
+		t.Errorf("auth_info after logins were turned off: %v", r)
+	}
 }
