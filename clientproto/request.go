@@ -84,8 +84,10 @@ type Request struct {
 	// keyring: the operation ("op") and the base64 key ("key")
 	KeyringOp string
 	Key       string
-	// File is save's path: a server-side file name, where the other actions have a node.Path.
+	// File is save's and log's path: a server-side file name, where the other actions have a
+	// node.Path.
 	File    string
+	HasFile bool
 	pathErr error // a string path, an error unless the action is save
 	// Extra holds the raw values of the keys not parsed above (auth, ACL and meta-area
 	// actions read theirs from here).
@@ -103,7 +105,7 @@ func ParseRequest(b []byte) (*Request, error) {
 	if r.Len() != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadRequest, r.Len())
 	}
-	if req.pathErr != nil && req.Action != ActSave {
+	if req.pathErr != nil && req.Action != ActSave && req.Action != ActLog {
 		return nil, fmt.Errorf("%w: field %q: %v", ErrBadRequest, "path", req.pathErr)
 	}
 	return req, nil
@@ -150,7 +152,7 @@ func (q *Request) field(r *node.Reader, key string) error {
 		q.Path, err = node.NewReader(v).Path()
 		q.HasPath = err == nil
 		if s, e := node.NewReader(v).Str(); err != nil && e == nil {
-			q.File, q.pathErr, err = s, err, nil // decided once the action is known
+			q.File, q.HasFile, q.pathErr, err = s, true, err, nil // decided once the action is known
 		}
 	case "nchain":
 		if r.IsNil() {

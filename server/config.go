@@ -28,6 +28,8 @@ type Config struct {
 	// MaxRequest caps one client message. A larger one gets an error and its connection is
 	// closed, since the stream cannot be resynchronised. Default 4 MiB.
 	MaxRequest int
+	// ClientLogDir is where DistKV's log action may write its change logs ("" refuses log).
+	ClientLogDir string
 	// MaxValue caps one value: it must replicate through the peer data plane. Default 1 MiB.
 	MaxValue int
 	// WatchQueue is how many events a watch may have pending before it is ended with an

@@ -69,6 +69,9 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	case clientproto.ActSave:
 		// Reads the whole tree: beside the reader, as snapshot.
 		c.stream(q, func(ctx context.Context) { c.send(s.save(ctx, q)) })
+	case clientproto.ActLog:
+		// A fetch writes the whole tree first: beside the reader.
+		c.stream(q, func(context.Context) { c.startLog(q) })
 	case clientproto.ActKillNode:
 		// Scans the tree and waits for serf's broadcast: beside the reader.
 		c.stream(q, func(ctx context.Context) { c.killNode(ctx, q) })

@@ -41,6 +41,7 @@ type Server struct {
 	node    *node.Node
 	watches map[uint64]*watchQ
 	msgs    msgHub     // msg_monitor streams
+	clog    clientLog  // clientlog.go: DistKV's log action
 	repl    Replicator // nil: single node; set under mu once caught up (store.recover reads it)
 	logErr  error      // sticky error of the event log (e.g. disk full): writes refused
 	cluster *cluster   // nil: a single node

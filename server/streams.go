@@ -19,7 +19,12 @@ type shortener struct {
 }
 
 func (sh *shortener) entry(seq uint64, e node.Entry, nchain int) *clientproto.Msg {
-	m := sh.path(clientproto.NewMsg(seq), e.Path)
+	return sh.entryTo(clientproto.NewMsg(seq), e, nchain)
+}
+
+// entryTo is entry into m (clientlog.go writes records without seq).
+func (sh *shortener) entryTo(m *clientproto.Msg, e node.Entry, nchain int) *clientproto.Msg {
+	m = sh.path(m, e.Path)
 	if e.Value != nil {
 		m.Raw("value", e.Value)
 	}

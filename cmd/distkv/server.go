@@ -30,6 +30,7 @@ func (e *cliEnv) serverCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", EnvVars: []string{"DISTKV_NAME"}, Usage: "this host's `NAME` in the cluster (default: the host name)"},
 			&cli.StringFlag{Name: "client-addr", EnvVars: []string{"DISTKV_CLIENT_ADDR"}, Value: server.DefaultClientAddr, Usage: "listen for clients on `HOST:PORT`"},
+			&cli.StringFlag{Name: "client-log-dir", EnvVars: []string{"DISTKV_CLIENT_LOG_DIR"}, Usage: "let admins start DistKV's change log (action log) into files in `DIR` (default: log is refused)"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"DISTKV_DATA_DIR"}, Usage: "keep the event log and snapshots in `DIR` (default: RAM only)"},
 			&cli.StringFlag{Name: "fsync", EnvVars: []string{"DISTKV_FSYNC"}, Value: "always", Usage: "event log fsync policy: `always|interval|never`"},
 			&cli.StringFlag{Name: "max-request", EnvVars: []string{"DISTKV_MAX_REQUEST"}, Usage: "largest client message: `SIZE` in bytes, or with a suffix: 4MiB, 512k (default: 4MiB)"},
@@ -98,6 +99,7 @@ func serverFlags(c *cli.Context) (server.Config, error) {
 		return cfg, err
 	}
 	cfg.DataDir = c.String("data-dir")
+	cfg.ClientLogDir = c.String("client-log-dir")
 	switch f := c.String("fsync"); f {
 	case "always", "interval", "never":
 		cfg.Fsync = f
