@@ -99,7 +99,7 @@ func replayFile(t *testing.T, file string) {
 		t.Fatal("greeting without origin")
 	}
 	name, _, _ := strings.Cut(recOrigin, "~")
-	srv := ptStart(t, Config{Name: name})
+	srv := ptStart(t, Config{Name: name, ClientLogDir: t.TempDir()}) // log's files (record.sh)
 	srv.S.mu.Lock()
 	liveOrigin := srv.S.node.Origin()
 	srv.S.mu.Unlock()

@@ -32,7 +32,8 @@ cli_run() { # $1: "" or -m
 record() { # $1: scenario name; then its command
 	local name=$1; shift
 	local dir; dir=$(mktemp -d)
-	"$BIN" server --name rec --client-addr 127.0.0.1:$SP --data-dir "$dir" > "$dir/server.log" 2>&1 &
+	mkdir "$dir/clog"
+	"$BIN" server --name rec --client-addr 127.0.0.1:$SP --data-dir "$dir/data" --client-log-dir "$dir/clog" > "$dir/server.log" 2>&1 &
 	local spid=$!
 	$PY "$HERE/record.py" "$OUT/$name.txt.tmp" $PP $SP &
 	local ppid=$!
@@ -49,7 +50,7 @@ record() { # $1: scenario name; then its command
 }
 
 mkdir -p "$OUT"
-for s in "${@:-cli-plain cli-meta values misc refused flow}"; do
+for s in "${@:-cli-plain cli-meta values misc refused flow newacts}"; do
 	for one in $s; do
 		case $one in
 		cli-plain) record cli-plain cli_run "" ;;

@@ -131,4 +131,32 @@ async def flow():
         print("watch events", len(got), "in order", got == list(range(40)))
 
 
+async def newacts():
+    """root, auth_info, log and kill_node, with their refusals (a single node: kill_node can
+    only be refused)."""
+    async with connect("newacts") as c:
+        print("auth_info", await c._request("auth_info"))
+        await c.set(P("o.x"), value="out")
+        await c.set(P("h.a.k"), value=1)
+        print("log", await c._request("log", path="changes", fetch=True))
+        await expect_error("log bad name", c._request("log", path="../escape"))
+        await expect_error("log exists", c._request("log", path="changes"))
+        await expect_error("kill_node self", c._request("kill_node", node="rec"))
+        await expect_error("kill_node unknown", c._request("kill_node", node="nobody"))
+        await expect_error("kill_node without node", c._request("kill_node"))
+    async with connect("rooted") as c:
+        print("root", await c._request("root", path=P("h")))
+        print("get", await c.get(P("a.k")))
+        print("set", await c.set(P("a.n"), value=2, nchain=1))
+        print("tree", [m async for m in c.get_tree(P("a"))])
+        print("outside", await c.get(P("o.x")))
+        await expect_error("null element", c.set(Path("a", None), value=3))
+        print("root deeper", await c._request("root", path=P("a")))
+        print("get deeper", await c.get(P("k")))
+        await expect_error("log rooted", c._request("log", path="r"))
+    async with connect("after") as c:
+        print("get absolute", await c.get(P("h.a.n")))
+        print("log stop", await c._request("log"))
+
+
 anyio.run(globals()[sys.argv[1]], backend="trio")
