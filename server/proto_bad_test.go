@@ -217,9 +217,9 @@ func TestProtoUnknownAction(t *testing.T) {
 	// A request without an action is an unknown action too.
 	c.callErr(ptM{"seq": 6}, "action")
 	c.callErr(ptM{"seq": 7, "action": ""}, "action")
-	// Actions DistKV has and distkv does not.
+	// Actions DistKV has and distkv does not, and a known one misspelt.
 	c.seq.Store(7)
-	for _, a := range []string{"root", "kill_node", "Get_Value"} {
+	for _, a := range []string{"update", "fake_info", "Get_Value"} {
 		c.callErr(ptM{"action": a, "path": ptA("x")}, "action")
 	}
 	ptStillServes(t, c, "after unknown actions")

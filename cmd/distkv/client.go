@@ -48,6 +48,7 @@ func (e *cliEnv) clientCommand() *cli.Command {
 			e.msgCommand(),
 			e.nodeCommand(),
 			e.saveCommand(),
+			e.logCommand(),
 			{
 				Name:      "get",
 				Usage:     "print the value at PATH",
