@@ -16,7 +16,7 @@ import (
 // TestKillNodeReleasesWatermark: a member that crashed for good (failed, no new incarnation)
 // holds the purge watermark until serf forgets it. kill_node is refused while it is alive and
 // while its origin heads an entry; once accepted, the member leaves the membership, the
-// watermark moves, the held tombstone is purged, the dead origin is forgotten everywhere and
+// watermark passes the delete, its tombstone is purged, the dead origin is forgotten everywhere and
 // every node holds the same tree.
 func TestKillNodeReleasesWatermark(t *testing.T) {
 	c := servertest.New(t, servertest.Options{N: 3, Seed: 61})
@@ -42,14 +42,15 @@ func TestKillNodeReleasesWatermark(t *testing.T) {
 	if err == nil || !errors.Is(err, clientproto.ErrBadRequest) || !strings.Contains(err.Error(), "has entry") {
 		t.Fatalf("kill_node while the origin heads an entry: %v", err)
 	}
-	if _, err := c.Delete(0, mine); err != nil {
+	del, err := c.Delete(0, mine)
+	if err != nil {
 		t.Fatal(err)
 	}
 	// A failed member holds the watermark: the delete's tombstone stays.
 	time.Sleep(3 * time.Second) // 15 housekeeping rounds
 	c.Node(0).Node(func(n *node.Node) {
-		if _, held := n.Lookup(mine); !held {
-			t.Fatal("the tombstone was purged while a member is failed")
+		if _, held := n.Lookup(mine); !held || n.PurgeWatermark()[del.Origin] >= del.Tick {
+			t.Fatalf("the watermark passed the delete (%v) while a member is failed", n.PurgeWatermark())
 		}
 	})
 	if err := c.Client(1).KillNode(ctx, "nobody"); err == nil || !strings.Contains(err.Error(), "no node") {
@@ -65,7 +66,7 @@ func TestKillNodeReleasesWatermark(t *testing.T) {
 		_, m := n.Lookup(mine)
 		_, g := n.Lookup(gone)
 		_, known := n.Known()[dead]
-		return !m && !g && !known && slices.Contains(n.Forgotten(), dead)
+		return !m && !g && !known && slices.Contains(n.Forgotten(), dead) && n.PurgeWatermark()[del.Origin] >= del.Tick
 	})
 	for _, i := range c.Running() {
 		c.Node(i).Node(func(n *node.Node) {
