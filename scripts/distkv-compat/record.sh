@@ -29,6 +29,17 @@ cli_run() { # $1: "" or -m
 	cli $m data c.none delete
 }
 
+cli_new() { # DistKV's CLI on the actions added last: log, kill_node, auth (auth_info first)
+	cli data n.a set -e : 1
+	cli -m log dest changes
+	cli data n.b set -e : 2
+	cli -m log stop
+	cli log dest ../escape || true
+	cli -m internal kill nobody || true
+	cli -m internal kill rec || true
+	cli auth list || true
+}
+
 record() { # $1: scenario name; then its command
 	local name=$1; shift
 	local dir; dir=$(mktemp -d)
@@ -50,11 +61,12 @@ record() { # $1: scenario name; then its command
 }
 
 mkdir -p "$OUT"
-for s in "${@:-cli-plain cli-meta values misc refused flow newacts}"; do
+for s in "${@:-cli-plain cli-meta cli-new values misc refused flow newacts}"; do
 	for one in $s; do
 		case $one in
 		cli-plain) record cli-plain cli_run "" ;;
 		cli-meta) record cli-meta cli_run -m ;;
+		cli-new) record cli-new cli_new ;;
 		*) record "$one" $PY -W ignore "$HERE/scenarios.py" "$one" $PP ;;
 		esac
 	done
