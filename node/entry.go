@@ -2,7 +2,7 @@ package node
 
 import (
 	"encoding/binary"
-	"hash/fnv"
+	"math/bits"
 	"slices"
 )
 
@@ -104,19 +104,38 @@ func (e *entry) setHash(h digest) {
 	}
 }
 
-// entryHash hashes what identifies a live entry's content on every node alike.
+// entryHash hashes what identifies a live entry's content on every node alike: FNV-128a of
+// the path's, origin's and ticks' encoding and the value. It runs on every write and load, so
+// it encodes into stack buffers and hashes inline instead of through hash/fnv.
 func entryHash(p Path, origin string, tick, tock uint64, value []byte) digest {
-	h := fnv.New128a()
-	var buf []byte
-	buf = AppendPath(buf, p)
+	var pb, hb [192]byte
+	payload := pb[:0]
+	for _, e := range p {
+		payload = AppendElement(payload, e)
+	}
+	buf := append(AppendExtHeader(hb[:0], PathExtType, len(payload)), payload...)
 	buf = AppendString(buf, origin)
 	buf = binary.BigEndian.AppendUint64(buf, tick)
 	buf = binary.BigEndian.AppendUint64(buf, tock)
-	h.Write(buf)
-	h.Write(value)
-	var s [16]byte
-	sum := h.Sum(s[:0])
-	return digest{binary.BigEndian.Uint64(sum[:8]), binary.BigEndian.Uint64(sum[8:])}
+	h := fnv128aInit
+	h.write(buf)
+	h.write(value)
+	return h
+}
+
+// FNV-128a (as hash/fnv's New128a): the offset basis, and the prime 2^88 + 0x13b split at 64 bits.
+var fnv128aInit = digest{0x6c62272e07bb0142, 0x62b821756295c58d}
+
+const fnv128PrimeLoMul = 0x13b // and d<<24 for the 2^88 part
+
+func (d *digest) write(b []byte) {
+	for _, c := range b {
+		d[1] ^= uint64(c)
+		// d *= prime, mod 2^128
+		hi, lo := bits.Mul64(fnv128PrimeLoMul, d[1])
+		hi += d[1]<<24 + fnv128PrimeLoMul*d[0]
+		d[0], d[1] = hi, lo
+	}
 }
 
 // Entry is a read-only view of one entry, safe to keep after the node changes.
