@@ -21,11 +21,65 @@ type entry struct {
 	tick    uint64
 	tock    uint64
 	prev    Chain  // chain of the version this one replaced (the op's chain)
-	same    *entry // next entry written by the same (origin, tick), for multi-op updates
-
 	hash    digest // of this entry when live, else zero
-	sub     digest // XOR of the hashes of the live entries of the subtree, this one included
+	x       *rare  // nil for most entries
+}
+
+// rare holds what few entries need, so that the common entry (a leaf with no watch, the only
+// entry of its update) stays small.
+type rare struct {
+	same    *entry // next entry written by the same (origin, tick), for multi-op updates
 	watches []*watch
+	// sub is the XOR of the hashes of the live entries of the subtree, this one included, once
+	// inner: an entry below was live. Until then the subtree digest is the entry's own hash.
+	sub   digest
+	inner bool
+}
+
+// ext returns e's rare fields, adding them.
+func (e *entry) ext() *rare {
+	if e.x == nil {
+		e.x = &rare{}
+	}
+	return e.x
+}
+
+// trim drops the rare fields once none is in use.
+func (e *entry) trim() {
+	if x := e.x; x != nil && x.same == nil && len(x.watches) == 0 && !x.inner {
+		e.x = nil
+	}
+}
+
+// subDigest is the XOR of the hashes of the live entries of e's subtree, e included.
+func (e *entry) subDigest() digest {
+	if e.x != nil && e.x.inner {
+		return e.x.sub
+	}
+	return e.hash
+}
+
+func (e *entry) same() *entry {
+	if e.x == nil {
+		return nil
+	}
+	return e.x.same
+}
+
+func (e *entry) setSame(s *entry) {
+	if s != nil {
+		e.ext().same = s
+	} else if e.x != nil {
+		e.x.same = nil
+		e.trim()
+	}
+}
+
+func (e *entry) watches() []*watch {
+	if e.x == nil {
+		return nil
+	}
+	return e.x.watches
 }
 
 // digest is a 128-bit XOR-combinable hash.
@@ -85,7 +139,7 @@ func (e *entry) sortedChildren() []Element {
 
 // prune removes e and its ancestors while they hold nothing.
 func (e *entry) prune() {
-	for x := e; x.parent != nil && !x.has && len(x.children) == 0 && len(x.watches) == 0; x = x.parent {
+	for x := e; x.parent != nil && !x.has && len(x.children) == 0 && len(x.watches()) == 0; x = x.parent {
 		delete(x.parent.children, x.name)
 		x.parent.sorted = nil
 	}
@@ -99,8 +153,15 @@ func (e *entry) setHash(h digest) {
 		return
 	}
 	e.hash = h
-	for x := e; x != nil; x = x.parent {
-		x.sub.xor(delta)
+	if e.x != nil && e.x.inner {
+		e.x.sub.xor(delta)
+	}
+	for x := e.parent; x != nil; x = x.parent {
+		r := x.ext()
+		if !r.inner {
+			r.sub, r.inner = x.hash, true // no entry below contributed before this one
+		}
+		r.sub.xor(delta)
 	}
 }
 
