@@ -36,7 +36,7 @@ func (n *Node) DigestChildren(p Path, after *Element, limit int) (own [2]uint64,
 		if c == nil {
 			continue
 		}
-		kids = append(kids, ChildDigest{Name: k, Digest: c.sub, Leaf: len(c.children) == 0})
+		kids = append(kids, ChildDigest{Name: k, Digest: c.subDigest(), Leaf: len(c.children) == 0})
 	}
 	return own, kids, false
 }

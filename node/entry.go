@@ -2,7 +2,7 @@ package node
 
 import (
 	"encoding/binary"
-	"hash/fnv"
+	"math/bits"
 	"slices"
 )
 
@@ -21,11 +21,65 @@ type entry struct {
 	tick    uint64
 	tock    uint64
 	prev    Chain  // chain of the version this one replaced (the op's chain)
-	same    *entry // next entry written by the same (origin, tick), for multi-op updates
-
 	hash    digest // of this entry when live, else zero
-	sub     digest // XOR of the hashes of the live entries of the subtree, this one included
+	x       *rare  // nil for most entries
+}
+
+// rare holds what few entries need, so that the common entry (a leaf with no watch, the only
+// entry of its update) stays small.
+type rare struct {
+	same    *entry // next entry written by the same (origin, tick), for multi-op updates
 	watches []*watch
+	// sub is the XOR of the hashes of the live entries of the subtree, this one included, once
+	// inner: an entry below was live. Until then the subtree digest is the entry's own hash.
+	sub   digest
+	inner bool
+}
+
+// ext returns e's rare fields, adding them.
+func (e *entry) ext() *rare {
+	if e.x == nil {
+		e.x = &rare{}
+	}
+	return e.x
+}
+
+// trim drops the rare fields once none is in use.
+func (e *entry) trim() {
+	if x := e.x; x != nil && x.same == nil && len(x.watches) == 0 && !x.inner {
+		e.x = nil
+	}
+}
+
+// subDigest is the XOR of the hashes of the live entries of e's subtree, e included.
+func (e *entry) subDigest() digest {
+	if e.x != nil && e.x.inner {
+		return e.x.sub
+	}
+	return e.hash
+}
+
+func (e *entry) same() *entry {
+	if e.x == nil {
+		return nil
+	}
+	return e.x.same
+}
+
+func (e *entry) setSame(s *entry) {
+	if s != nil {
+		e.ext().same = s
+	} else if e.x != nil {
+		e.x.same = nil
+		e.trim()
+	}
+}
+
+func (e *entry) watches() []*watch {
+	if e.x == nil {
+		return nil
+	}
+	return e.x.watches
 }
 
 // digest is a 128-bit XOR-combinable hash.
@@ -85,7 +139,7 @@ func (e *entry) sortedChildren() []Element {
 
 // prune removes e and its ancestors while they hold nothing.
 func (e *entry) prune() {
-	for x := e; x.parent != nil && !x.has && len(x.children) == 0 && len(x.watches) == 0; x = x.parent {
+	for x := e; x.parent != nil && !x.has && len(x.children) == 0 && len(x.watches()) == 0; x = x.parent {
 		delete(x.parent.children, x.name)
 		x.parent.sorted = nil
 	}
@@ -99,24 +153,50 @@ func (e *entry) setHash(h digest) {
 		return
 	}
 	e.hash = h
-	for x := e; x != nil; x = x.parent {
-		x.sub.xor(delta)
+	if e.x != nil && e.x.inner {
+		e.x.sub.xor(delta)
+	}
+	for x := e.parent; x != nil; x = x.parent {
+		r := x.ext()
+		if !r.inner {
+			r.sub, r.inner = x.hash, true // no entry below contributed before this one
+		}
+		r.sub.xor(delta)
 	}
 }
 
-// entryHash hashes what identifies a live entry's content on every node alike.
+// entryHash hashes what identifies a live entry's content on every node alike: FNV-128a of
+// the path's, origin's and ticks' encoding and the value. It runs on every write and load, so
+// it encodes into stack buffers and hashes inline instead of through hash/fnv.
 func entryHash(p Path, origin string, tick, tock uint64, value []byte) digest {
-	h := fnv.New128a()
-	var buf []byte
-	buf = AppendPath(buf, p)
+	var pb, hb [192]byte
+	payload := pb[:0]
+	for _, e := range p {
+		payload = AppendElement(payload, e)
+	}
+	buf := append(AppendExtHeader(hb[:0], PathExtType, len(payload)), payload...)
 	buf = AppendString(buf, origin)
 	buf = binary.BigEndian.AppendUint64(buf, tick)
 	buf = binary.BigEndian.AppendUint64(buf, tock)
-	h.Write(buf)
-	h.Write(value)
-	var s [16]byte
-	sum := h.Sum(s[:0])
-	return digest{binary.BigEndian.Uint64(sum[:8]), binary.BigEndian.Uint64(sum[8:])}
+	h := fnv128aInit
+	h.write(buf)
+	h.write(value)
+	return h
+}
+
+// FNV-128a (as hash/fnv's New128a): the offset basis, and the prime 2^88 + 0x13b split at 64 bits.
+var fnv128aInit = digest{0x6c62272e07bb0142, 0x62b821756295c58d}
+
+const fnv128PrimeLoMul = 0x13b // and d<<24 for the 2^88 part
+
+func (d *digest) write(b []byte) {
+	for _, c := range b {
+		d[1] ^= uint64(c)
+		// d *= prime, mod 2^128
+		hi, lo := bits.Mul64(fnv128PrimeLoMul, d[1])
+		hi += d[1]<<24 + fnv128PrimeLoMul*d[0]
+		d[0], d[1] = hi, lo
+	}
 }
 
 // Entry is a read-only view of one entry, safe to keep after the node changes.

@@ -205,7 +205,7 @@ func (n *Node) set(e *entry, p Path, o *originState, tick, tock uint64, op *Op) 
 	}
 	e.origin, e.tick, e.tock = o, tick, tock
 	e.prev = op.Chain
-	e.same = o.current[tick]
+	e.setSame(o.current[tick])
 	o.current[tick] = e
 	if e.live() {
 		n.live++
@@ -230,20 +230,20 @@ func (n *Node) unindex(e *entry) {
 	}
 	first := o.current[e.tick]
 	if first == e {
-		if e.same == nil {
+		if e.same() == nil {
 			delete(o.current, e.tick)
 		} else {
-			o.current[e.tick] = e.same
+			o.current[e.tick] = e.same()
 		}
 	} else {
-		for x := first; x != nil; x = x.same {
-			if x.same == e {
-				x.same = e.same
+		for x := first; x != nil; x = x.same() {
+			if x.same() == e {
+				x.setSame(e.same())
 				break
 			}
 		}
 	}
-	e.same = nil
+	e.setSame(nil)
 }
 
 // applyOp applies one op of update (o, tick, tock) by the conflict rule.
@@ -388,7 +388,7 @@ func (n *Node) MissingOf(origin string) RangeSet {
 // Digest returns the digest of the subtree at p (zero if there is none).
 func (n *Node) Digest(p Path) [2]uint64 {
 	if e := n.find(p); e != nil {
-		return e.sub
+		return e.subDigest()
 	}
 	return [2]uint64{}
 }
@@ -422,7 +422,7 @@ func (n *Node) Serve(origin string, want RangeSet, max, maxBytes int) (ups []*Up
 				return ups, superseded
 			}
 			u := &Update{Origin: origin, Tick: t, Tock: first.tock}
-			for e := first; e != nil; e = e.same {
+			for e := first; e != nil; e = e.same() {
 				u.Ops = append(u.Ops, e.op())
 			}
 			ups = append(ups, u)

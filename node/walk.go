@@ -67,7 +67,7 @@ func (n *Node) Children(p Path) []Element {
 	for _, k := range e.sortedChildren() {
 		// Listed only if something live is at or below it: inner nodes kept alive by a watch,
 		// or holding only tombstones, are not children a client can see.
-		if c := e.children[k]; c != nil && c.sub != (digest{}) {
+		if c := e.children[k]; c != nil && c.subDigest() != (digest{}) {
 			out = append(out, k)
 		}
 	}

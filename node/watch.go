@@ -30,7 +30,8 @@ func (n *Node) AddWatch(s WatchSpec) {
 	n.RemoveWatch(s.ID) // an ID reused replaces the old watch instead of leaking it
 	e := n.findOrCreate(s.Path)
 	w := &watch{id: s.ID, at: e, depth: len(s.Path), minDepth: s.MinDepth, maxDepth: s.MaxDepth}
-	e.watches = append(e.watches, w)
+	x := e.ext()
+	x.watches = append(x.watches, w)
 	n.watches[s.ID] = w
 }
 
@@ -41,10 +42,11 @@ func (n *Node) RemoveWatch(id uint64) {
 		return
 	}
 	delete(n.watches, id)
-	ws := w.at.watches
+	ws := w.at.watches()
 	for i, x := range ws {
 		if x == w {
-			w.at.watches = append(ws[:i:i], ws[i+1:]...)
+			w.at.x.watches = append(ws[:i:i], ws[i+1:]...)
+			w.at.trim()
 			break
 		}
 	}
@@ -58,7 +60,7 @@ func (n *Node) notify(e *entry, p Path) {
 	}
 	var v *Entry
 	for x := e; x != nil; x = x.parent {
-		for _, w := range x.watches {
+		for _, w := range x.watches() {
 			d := len(p) - w.depth
 			if d < w.minDepth || (w.maxDepth >= 0 && d > w.maxDepth) {
 				continue

@@ -109,6 +109,7 @@ func (st *store) restore() error {
 	n := node.New(node.Config{Origin: OriginName(s.cfg.Name, gen)})
 	var from uint64
 	entries := 0
+	defer slowLoadGC()()
 	if haveSnap {
 		if entries, err = loadSnapshot(n, snapPath); err != nil {
 			return err
