@@ -13,7 +13,8 @@ type WalkOptions struct {
 
 // Walk visits the entries of the subtree at p in canonical order (an entry before its
 // children, children ordered by Compare) until fn returns false. It returns false if fn
-// stopped it. The Entry's Path is absolute and owned by fn. A walk resumed with After costs
+// stopped it. The Entry's Path is absolute and owned by fn; fn must not change the node (walk
+// in chunks, as the server does, to write in between). A walk resumed with After costs
 // O(depth * log(children)) to reach its first entry, however large the directories.
 func (n *Node) Walk(p Path, o WalkOptions, fn func(Entry) bool) bool {
 	e := n.find(p)
