@@ -1,7 +1,5 @@
 package node
 
-import "sort"
-
 // ChildDigest is one child of a tree node with the digest of its subtree, for narrowing a
 // divergence between two nodes subtree by subtree.
 type ChildDigest struct {
@@ -22,23 +20,14 @@ func (n *Node) DigestChildren(p Path, after *Element, limit int) (own [2]uint64,
 		return own, nil, false
 	}
 	own = e.hash
-	names := e.sortedChildren()
-	start := 0
-	if after != nil {
-		a := *after
-		start = sort.Search(len(names), func(i int) bool { return Compare(names[i], a) > 0 })
-	}
-	for _, k := range names[start:] {
+	more = !e.kids.ascend(after, false, func(c *entry) bool {
 		if limit > 0 && len(kids) >= limit {
-			return own, kids, true
+			return false
 		}
-		c := e.children[k]
-		if c == nil {
-			continue
-		}
-		kids = append(kids, ChildDigest{Name: k, Digest: c.subDigest(), Leaf: len(c.children) == 0})
-	}
-	return own, kids, false
+		kids = append(kids, ChildDigest{Name: c.name, Digest: c.subDigest(), Leaf: c.kids.len() == 0})
+		return true
+	})
+	return own, kids, more
 }
 
 // SubtreeEntries visits the current version of every written entry (live or tombstone) of the
@@ -54,24 +43,23 @@ func (n *Node) SubtreeEntries(p Path, after Path, limit int, fn func(*Update)) P
 }
 
 func (n *Node) entriesFrom(e *entry, p Path, after Path, limit int, fn func(*Update)) Path {
-	var last Path
+	var last *entry
 	count := 0
 	o := WalkOptions{MaxDepth: -1, Empty: true, After: after}
-	done := n.walk(e, p, 0, &o, func(v Entry) bool {
+	done := walk(e, p, 0, &o, func(x *entry, p Path) bool {
 		if count >= limit {
 			return false
 		}
-		x := n.find(v.Path)
-		if x == nil || !x.has {
+		if !x.has {
 			return true
 		}
 		fn(x.entryUpdate())
 		count++
-		last = v.Path
+		last = x
 		return true
 	})
-	if done {
+	if done || last == nil {
 		return nil
 	}
-	return last
+	return last.path()
 }

@@ -3,16 +3,14 @@ package node
 import (
 	"encoding/binary"
 	"math/bits"
-	"slices"
 )
 
 // entry is one node of the tree. An entry that was never written (has == false) only holds
 // children or watches; it is removed once it holds neither.
 type entry struct {
-	name     Element
-	parent   *entry
-	children map[Element]*entry
-	sorted   []Element // children names in canonical order; nil when stale
+	name   Element
+	parent *entry
+	kids   children
 
 	has     bool // written at least once: a value or a tombstone
 	deleted bool
@@ -111,37 +109,18 @@ func (e *entry) path() Path {
 }
 
 func (e *entry) child(name Element, create bool) *entry {
-	if c := e.children[name]; c != nil || !create {
+	if c := e.kids.get(name); c != nil || !create {
 		return c
 	}
-	if e.children == nil {
-		e.children = make(map[Element]*entry)
-	}
 	c := &entry{name: name, parent: e}
-	e.children[name] = c
-	e.sorted = nil
+	e.kids.insert(c)
 	return c
-}
-
-// sortedChildren returns the children names in canonical order, cached until a child is added
-// or removed.
-func (e *entry) sortedChildren() []Element {
-	if e.sorted == nil && len(e.children) > 0 {
-		s := make([]Element, 0, len(e.children))
-		for k := range e.children {
-			s = append(s, k)
-		}
-		slices.SortFunc(s, Compare)
-		e.sorted = s
-	}
-	return e.sorted
 }
 
 // prune removes e and its ancestors while they hold nothing.
 func (e *entry) prune() {
-	for x := e; x.parent != nil && !x.has && len(x.children) == 0 && len(x.watches()) == 0; x = x.parent {
-		delete(x.parent.children, x.name)
-		x.parent.sorted = nil
+	for x := e; x.parent != nil && !x.has && x.kids.len() == 0 && len(x.watches()) == 0; x = x.parent {
+		x.parent.kids.remove(x.name)
 	}
 }
 

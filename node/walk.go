@@ -1,7 +1,5 @@
 package node
 
-import "sort"
-
 // WalkOptions bound a walk of a subtree.
 type WalkOptions struct {
 	MinDepth int  // relative to the walked path
@@ -15,7 +13,9 @@ type WalkOptions struct {
 
 // Walk visits the entries of the subtree at p in canonical order (an entry before its
 // children, children ordered by Compare) until fn returns false. It returns false if fn
-// stopped it. The Entry's Path is absolute and owned by fn.
+// stopped it. The Entry's Path is absolute and owned by fn; fn must not change the node (walk
+// in chunks, as the server does, to write in between). A walk resumed with After costs
+// O(depth * log(children)) to reach its first entry, however large the directories.
 func (n *Node) Walk(p Path, o WalkOptions, fn func(Entry) bool) bool {
 	e := n.find(p)
 	if e == nil {
@@ -24,53 +24,50 @@ func (n *Node) Walk(p Path, o WalkOptions, fn func(Entry) bool) bool {
 	if o.ChainLen <= 0 {
 		o.ChainLen = n.cfg.ChainLen
 	}
-	return n.walk(e, p.Clone(), 0, &o, fn)
+	return walk(e, p.Clone(), 0, &o, func(x *entry, p Path) bool { return fn(x.view(p.Clone(), o.ChainLen)) })
 }
 
-func (n *Node) walk(e *entry, p Path, depth int, o *WalkOptions, fn func(Entry) bool) bool {
+// walk visits e's subtree as Walk does, handing fn the entry and its path (reused: fn copies
+// what it keeps). fn must not add or remove entries.
+func walk(e *entry, p Path, depth int, o *WalkOptions, fn func(*entry, Path) bool) bool {
 	// The root is never visited as an entry: it cannot hold a value.
-	if depth >= o.MinDepth && len(p) > 0 && (e.live() || o.Empty) && (o.After == nil || ComparePaths(p, o.After) > 0) {
-		if !fn(e.view(p.Clone(), o.ChainLen)) {
-			return false
+	if depth >= o.MinDepth && len(p) > 0 && (e.live() || o.Empty) {
+		if o.After == nil || ComparePaths(p, o.After) > 0 {
+			// Everything visited from here on is after the resume point too.
+			o.After = nil
+			if !fn(e, p) {
+				return false
+			}
 		}
 	}
 	if o.MaxDepth >= 0 && depth >= o.MaxDepth {
 		return true
 	}
-	kids := e.sortedChildren()
-	start := 0
+	var from *Element
 	if o.After != nil && len(o.After) > len(p) && o.After[:len(p)].Equal(p) {
 		// Skip children wholly before the resume point.
-		a := o.After[len(p)]
-		start = sort.Search(len(kids), func(i int) bool { return Compare(kids[i], a) >= 0 })
+		from = &o.After[len(p)]
 	}
-	for _, k := range kids[start:] {
-		c := e.children[k]
-		if c == nil {
-			continue
-		}
-		if !n.walk(c, append(p, k), depth+1, o, fn) {
-			return false
-		}
-	}
-	return true
+	return e.kids.ascend(from, true, func(c *entry) bool {
+		return walk(c, append(p, c.name), depth+1, o, fn)
+	})
 }
 
-// Children returns the names of the children of p in canonical order, with their entries
-// when withData.
+// Children returns the names of the children of p in canonical order.
 func (n *Node) Children(p Path) []Element {
 	e := n.find(p)
 	if e == nil {
 		return nil
 	}
 	var out []Element
-	for _, k := range e.sortedChildren() {
+	e.kids.ascend(nil, true, func(c *entry) bool {
 		// Listed only if something live is at or below it: inner nodes kept alive by a watch,
 		// or holding only tombstones, are not children a client can see.
-		if c := e.children[k]; c != nil && c.subDigest() != (digest{}) {
-			out = append(out, k)
+		if c.subDigest() != (digest{}) {
+			out = append(out, c.name)
 		}
-	}
+		return true
+	})
 	return out
 }
 

@@ -38,7 +38,8 @@ type Config struct {
 	// Qlen is the flow-control window per stream offered in the greeting (DistKV's qlen,
 	// protocol.md "Flow control"). 0: DefaultQlen; negative: none offered.
 	Qlen int
-	// SnapshotEvery writes a snapshot after this many logged updates (0: 100000).
+	// SnapshotEvery writes a snapshot after at least this many logged updates (0: 100000),
+	// and once the log since the last snapshot is at least as large as that snapshot.
 	SnapshotEvery int
 	// Cluster settings; see the replication docs. Empty GossipAddr: a single node.
 	GossipAddr string

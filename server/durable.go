@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,10 +43,14 @@ type store struct {
 	log     *eventlog.Log
 	policy  eventlog.SyncPolicy
 	snapMu  sync.Mutex // one snapshot at a time
-	appends int        // records logged since the last snapshot; under s.mu
-	want    chan struct{}
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	appends int        // records logged since the last snapshot was asked for; under s.mu
+	logged  int64      // bytes logged since then; under s.mu
+	// snapSize is the size of the newest snapshot: the next one waits for as many log bytes,
+	// so that writing snapshots stays a bounded share of the work however large the tree.
+	snapSize atomic.Int64
+	want     chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
 	// unlogged holds this node's own updates whose log write failed (e.g. disk full): they
 	// are applied, so they must reach the log before new ticks are used, or a restart would
 	// leave a gap in the node's own history.
@@ -115,6 +120,9 @@ func (st *store) restore() error {
 			return err
 		}
 		from = hdr.LogSegment
+		if fi, err := os.Stat(snapPath); err == nil {
+			st.snapSize.Store(fi.Size())
+		}
 	}
 	info, err := eventlog.Replay(filepath.Join(st.dir, logDir), from, func(rec []byte) error {
 		if err := replayRecord(n, rec); errors.Is(err, errSkippedRecord) {
@@ -256,15 +264,27 @@ func (s *Server) snapshotHeader(seg uint64) snapshot.Header {
 		Forgotten: n.Forgotten()}
 }
 
-// Append logs one record and asks for a snapshot every SnapshotEvery records; Wait waits
-// for a record's durability.
+// Append logs one record and asks for a snapshot once SnapshotEvery records and as many
+// bytes as the newest snapshot holds were logged since the last one: each snapshot costs
+// O(entries), so spacing them by its own size keeps their share of the work bounded (at most
+// one byte of snapshot written per byte of log) and the log to replay at a start at most about
+// the snapshot's size. Wait waits for a record's durability.
 func (st *store) Append(rec []byte) (uint64, error) {
-	st.appends++
-	if st.appends >= st.s.cfg.SnapshotEvery {
-		st.appends = 0
+	if st.snapshotDue(len(rec)) {
 		st.requestSnapshot()
 	}
 	return st.log.Append(rec)
+}
+
+// snapshotDue counts a record of size bytes and reports whether it makes a snapshot due.
+func (st *store) snapshotDue(size int) bool {
+	st.appends++
+	st.logged += int64(size)
+	if st.appends < st.s.cfg.SnapshotEvery || st.logged < st.snapSize.Load() {
+		return false
+	}
+	st.appends, st.logged = 0, 0
+	return true
 }
 
 func (st *store) Wait(ctx context.Context, seq uint64) error { return st.log.Wait(ctx, seq) }
@@ -340,6 +360,9 @@ func (st *store) snapshot() (string, error) {
 		}
 	}
 	path := filepath.Join(dir, snapshot.FileName(next))
+	if fi, err := os.Stat(path); err == nil {
+		st.snapSize.Store(fi.Size())
+	}
 	s.met.snapTook.Observe(time.Since(start).Seconds())
 	s.log.Info("snapshot written", "path", path, "entries", w.Count(), "took", time.Since(start).Round(time.Millisecond))
 	return path, nil

@@ -37,7 +37,9 @@ func (e *cliEnv) benchCommand() *cli.Command {
 			"get first writes all --keys keys, then reads random ones. Prints ops/s and latency percentiles.\n" +
 			"With --visibility (set only), it also watches bench on every node of --addr and reports how long\n" +
 			"after its acknowledgement each write is visible on all of them (it writes a marker value at bench\n" +
-			"itself first), and how many writes were not visible everywhere within --grace after the run.",
+			"itself first), and how many writes were not visible everywhere within --grace after the run.\n" +
+			"With --new-keys (set only), every write goes to a key not written before, bench.<run>-<client>-<i>,\n" +
+			"so the directory bench grows by one child per write (how the cost grows with the data).",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", EnvVars: []string{"DISTKV_ADDR"}, Value: server.DefaultClientAddr, Usage: "servers to spread the clients over, `HOST:PORT[,...]`"},
 			&cli.IntFlag{Name: "clients", Value: 1, Usage: "`N` concurrent clients, each with its own connection"},
@@ -46,6 +48,7 @@ func (e *cliEnv) benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "count", Usage: "run `N` operations in all, instead of for --duration"},
 			&cli.IntFlag{Name: "value-size", Value: 256, Usage: "`BYTES` per value"},
 			&cli.IntFlag{Name: "keys", Value: 10000, Usage: "`N` distinct keys"},
+			&cli.BoolFlag{Name: "new-keys", Usage: "with --op set: write every value to a new key under bench (--keys is not used)"},
 			&cli.BoolFlag{Name: "visibility", Usage: "with --op set: time each write's visibility on every node of --addr"},
 			&cli.DurationFlag{Name: "grace", Value: 10 * time.Second, Usage: "with --visibility: wait up to `D` after the run for every write to be visible everywhere"},
 			jsonFlag(),
@@ -62,6 +65,7 @@ type benchConfig struct {
 	count      int
 	valueSize  int
 	keys       int
+	newKeys    bool
 	visibility bool
 	grace      time.Duration
 	tls        *tls.Config // nil: plaintext
@@ -75,6 +79,7 @@ func benchFlags(c *cli.Context) (benchConfig, error) {
 		count:      c.Int("count"),
 		valueSize:  c.Int("value-size"),
 		keys:       c.Int("keys"),
+		newKeys:    c.Bool("new-keys"),
 		visibility: c.Bool("visibility"),
 		grace:      c.Duration("grace"),
 	}
@@ -110,6 +115,8 @@ func benchFlags(c *cli.Context) (benchConfig, error) {
 		return cfg, usagef("--value-size %d: must not be negative", cfg.valueSize)
 	case cfg.keys < 1:
 		return cfg, usagef("--keys %d: want at least 1", cfg.keys)
+	case cfg.newKeys && (cfg.op != "set" || cfg.visibility):
+		return cfg, usagef("--new-keys needs --op set without --visibility")
 	case cfg.visibility && cfg.op != "set":
 		return cfg, usagef("--visibility needs --op set")
 	case cfg.visibility && cfg.valueSize < visTagLen:
@@ -136,6 +143,7 @@ type worker struct {
 	addr     string
 	cl       *conn
 	rng      *rand.Rand
+	seq      int             // operations started, for --new-keys
 	lat      []time.Duration // of successful operations
 	errs     int
 	firstErr error
@@ -177,6 +185,19 @@ func (setWorkload) prepare(context.Context, *bench) error { return nil }
 
 func (setWorkload) op(ctx context.Context, b *bench, w *worker) error {
 	_, err := w.cl.Set(ctx, b.randomPath(w), b.randomValue(w))
+	return err
+}
+
+// newKeysWorkload writes every value to a key of its own under bench; run tells this run's
+// keys from those of earlier runs against the same server.
+type newKeysWorkload struct{ run string }
+
+func (newKeysWorkload) prepare(context.Context, *bench) error { return nil }
+
+func (nk newKeysWorkload) op(ctx context.Context, b *bench, w *worker) error {
+	w.seq++
+	p := node.StringPath("bench", nk.run+"-"+strconv.Itoa(w.id)+"-"+strconv.Itoa(w.seq))
+	_, err := w.cl.Set(ctx, p, b.randomValue(w))
 	return err
 }
 
@@ -222,6 +243,8 @@ func (e *cliEnv) benchAction(c *cli.Context) error {
 		wl = vis
 	case cfg.op == "get":
 		wl = getWorkload{}
+	case cfg.newKeys:
+		wl = newKeysWorkload{run: strconv.FormatUint(rand.Uint64()>>32, 36)}
 	}
 	if err := b.connect(ctx); err != nil {
 		return err

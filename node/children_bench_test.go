@@ -1,0 +1,87 @@
+package node
+
+import (
+	"fmt"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+)
+
+// cpuTime returns the process's user and system CPU time so far, in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+func kidName(i int) Element { return String("k" + strconv.Itoa(i)) }
+
+// BenchmarkChildrenBytes reports the heap bytes per child of the children structure alone
+// (the entries are allocated beforehand), for directories of a few sizes, as a sorted slice
+// (the default below smallKids) and as a B-tree.
+func BenchmarkChildrenBytes(b *testing.B) {
+	for _, size := range []int{1, 4, 16, 128, 100000} {
+		for _, mode := range []string{"slice", "btree"} {
+			if mode == "slice" && size > smallKids {
+				continue
+			}
+			b.Run(fmt.Sprintf("n=%d/%s", size, mode), func(b *testing.B) {
+				old := smallKids
+				if mode == "btree" {
+					smallKids = 0
+				}
+				defer func() { smallKids = old }()
+				dirs := max(1, 200000/size)
+				es := make([]entry, dirs*size)
+				for i := range es {
+					es[i].name = kidName(i % size)
+				}
+				kids := make([]children, dirs)
+				var before, after runtime.MemStats
+				for b.Loop() {
+					clear(kids)
+					runtime.GC()
+					runtime.ReadMemStats(&before)
+					for d := range kids {
+						for i := range size {
+							kids[d].insert(&es[d*size+i])
+						}
+					}
+					runtime.GC()
+					runtime.ReadMemStats(&after)
+				}
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(es)), "bytes/child")
+				runtime.KeepAlive(kids)
+			})
+		}
+	}
+}
+
+// BenchmarkChildrenInsertResume is the work of a write to a new key and a snapshot chunk in a
+// directory of n children: insert a child, walk 16 children resumed at a random one, remove
+// the child again. Flat in n, up to the log of n.
+func BenchmarkChildrenInsertResume(b *testing.B) {
+	for _, n := range []int{10000, 100000, 1000000} {
+		b.Run(fmt.Sprint("n=", n), func(b *testing.B) {
+			var k children
+			for i := range n {
+				k.insert(&entry{name: kidName(i)})
+			}
+			rng := newRng(1)
+			fresh := &entry{name: String("new")}
+			// CPU time is less disturbed than wall time by other load on the machine.
+			cpu0 := cpuTime()
+			for b.Loop() {
+				k.insert(fresh)
+				from := kidName(rng.IntN(n))
+				seen := 0
+				k.ascend(&from, false, func(*entry) bool { seen++; return seen < 16 })
+				k.remove(fresh.name)
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
