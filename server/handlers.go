@@ -213,9 +213,9 @@ func (c *conn) write(q *clientproto.Request) {
 		}
 	}
 	m.Uint("tock", tock)
-	c.acks <- ack{seq: seq, send: send, reply: m.Bytes(), done: done, errFn: func(err error) []byte {
+	c.ackWrite(ack{seq: seq, send: send, reply: m.Bytes(), done: done, errFn: func(err error) []byte {
 		return errReply(q.Seq, fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), tock)
-	}}
+	}})
 }
 
 // Write applies changes as one update and logs it. The caller must call finish(seq, send)
@@ -307,7 +307,7 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 	default:
 		a.reply = clientproto.NewMsg(q.Seq).Uint("changed", uint64(total)).Uint("tock", s.tock()).Bytes()
 	}
-	c.acks <- a
+	c.ackWrite(a)
 }
 
 // maxOpsPerUpdate bounds one update, so that it fits a peer frame and a log record.
