@@ -48,3 +48,19 @@ func TestSendBoundsPendingEvents(t *testing.T) {
 		t.Fatalf("after %d updates: %d pending, over %v; want the newest alone", len(us), len(c.events), c.eventsOver)
 	}
 }
+
+// BenchmarkAnnounce is the serf event build once per announceEvery: 3 updates fit inline; with
+// 100 pending it gives up at the budget and sends the head (past maxInline it does not encode).
+func BenchmarkAnnounce(b *testing.B) {
+	for _, n := range []int{3, 100} {
+		b.Run(fmt.Sprintf("pending=%d", n), func(b *testing.B) {
+			us := serfUpdates(n)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := inlineUpdates(us, 1261); ok != (n == 3) {
+					b.Fatal("inline", ok)
+				}
+			}
+		})
+	}
+}
