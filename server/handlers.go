@@ -153,12 +153,17 @@ func (s *Server) changes(q *clientproto.Request) ([]node.Change, error) {
 		}
 	}
 	chs := make([]node.Change, len(ops))
-	seen := make(map[string]bool, len(ops))
+	var seen map[string]bool // a single op cannot repeat a path: no map, no key, per write
+	if len(ops) > 1 {
+		seen = make(map[string]bool, len(ops))
+	}
 	for i, op := range ops {
-		if k := op.Path.Key(); seen[k] {
-			return nil, fmt.Errorf("%w: op %d: %s is written twice", clientproto.ErrBadRequest, i, op.Path)
-		} else {
-			seen[k] = true
+		if seen != nil {
+			if k := op.Path.Key(); seen[k] {
+				return nil, fmt.Errorf("%w: op %d: %s is written twice", clientproto.ErrBadRequest, i, op.Path)
+			} else {
+				seen[k] = true
+			}
 		}
 		if len(op.Path) == 0 {
 			return nil, fmt.Errorf("%w: op %d: the root cannot be written", clientproto.ErrBadRequest, i)
