@@ -8,11 +8,17 @@ import (
 type Msg struct {
 	n   int
 	buf []byte
+	// pre: buf starts with mapHeadRoom bytes kept free for the map header (NewMsg), so that
+	// the first Bytes needs no copy; taken: Bytes returned them.
+	pre, taken bool
 }
+
+// mapHeadRoom is the longest map header (map32).
+const mapHeadRoom = 5
 
 // NewMsg starts a message with its seq.
 func NewMsg(seq uint64) *Msg {
-	m := &Msg{}
+	m := &Msg{buf: make([]byte, mapHeadRoom, 64), pre: true}
 	return m.Uint("seq", seq)
 }
 
@@ -66,9 +72,22 @@ func AppendChainCut(b []byte, c node.Chain, cut bool) []byte {
 	return AppendChainCut(b, c[1:], cut)
 }
 
-// Bytes returns the encoded map.
+// Bytes returns the encoded map. The first call of a NewMsg puts the header in front of the
+// fields in place (a reply is built once and sent); later calls, and a zero Msg, copy.
 func (m *Msg) Bytes() []byte {
-	return append(node.AppendMapLen(make([]byte, 0, len(m.buf)+5), m.n), m.buf...)
+	body := m.buf
+	if m.pre {
+		body = m.buf[mapHeadRoom:]
+	}
+	var h [mapHeadRoom]byte
+	hdr := node.AppendMapLen(h[:0], m.n)
+	if m.pre && !m.taken {
+		m.taken = true
+		start := mapHeadRoom - len(hdr)
+		copy(m.buf[start:], hdr)
+		return m.buf[start:len(m.buf):len(m.buf)]
+	}
+	return append(append(make([]byte, 0, len(hdr)+len(body)), hdr...), body...)
 }
 
 // Key adds a key whose value the caller appends next with the Append* methods.

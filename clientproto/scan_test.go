@@ -775,3 +775,16 @@ func BenchmarkScanMessage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseRequest is the client request decode after framing: a set_value as a client
+// sends it, decoded into a Request.
+func BenchmarkParseRequest(b *testing.B) {
+	msg := scanTRequestMsg(b)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseRequest(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

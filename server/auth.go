@@ -386,9 +386,9 @@ func (c *conn) writeMeta(seq uint64, p node.Path, value []byte, reply func(tock 
 		c.send(errReply(seq, err, tock))
 		return
 	}
-	c.acks <- ack{seq: lseq, send: send, reply: reply(tock), errFn: func(err error) []byte {
+	c.ackWrite(ack{seq: lseq, send: send, reply: reply(tock), errFn: func(err error) []byte {
 		return errReply(seq, fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), tock)
-	}}
+	}})
 }
 
 // authSet is DistKV's auth_set for the password method: {typ, kind, ident, password (sealed

@@ -33,7 +33,9 @@ type cluster struct {
 
 	mu     sync.Mutex
 	events []*node.Update // local updates not yet announced over serf
-	ready  bool
+	// eventsOver: more were made than could fit one event; events holds only the newest.
+	eventsOver bool
+	ready      bool
 
 	// peak is the largest membership seen (failed members count, members that left do not):
 	// only a strict majority of it may purge tombstones, so that of two sides that forgot each

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/distkv/distkv/clientproto"
@@ -36,7 +37,10 @@ type conn struct {
 	wg      sync.WaitGroup
 	// acks orders the replies to writes: each waits for durability in turn.
 	acks chan ack
-	sess session // login state (auth.go)
+	// queued counts the acks sent to acks and not yet replied to; the reader goroutine alone
+	// adds to it, so when it reads 0 no earlier reply is outstanding (see ackWrite).
+	queued atomic.Int64
+	sess   session // login state (auth.go)
 }
 
 type ack struct {
@@ -134,27 +138,45 @@ func (w deadlineWriter) Write(b []byte) (int, error) {
 	return w.nc.Write(b)
 }
 
-// acker replies to writes in order once each is durable.
+// ackWrite replies to a write once it is durable, after the replies to earlier writes. A write
+// with nothing to wait for (no data dir) while none is queued is answered at once, on the
+// reader goroutine: handing it to the acker would cost a goroutine switch per write.
+func (c *conn) ackWrite(a ack) {
+	if a.seq == 0 && len(a.more) == 0 && c.queued.Load() == 0 {
+		c.reply(a)
+		return
+	}
+	c.queued.Add(1)
+	c.acks <- a
+}
+
+// acker replies to queued writes in order once each is durable.
 func (c *conn) acker() {
 	for a := range c.acks {
-		// Not c.ctx: a client that hangs up must not stop its write from reaching peers.
-		err := c.s.finish(context.Background(), a.seq, a.send)
-		for _, p := range a.more {
-			// Every part, also after a failed one: a durable part goes to the peers, one
-			// that is not is kept for store.recover.
-			if e := c.s.finish(context.Background(), p.seq, p.send); err == nil {
-				err = e
-			}
-		}
-		if a.done != nil {
-			a.done(err)
-		}
-		if err != nil && a.errFn != nil {
-			c.send(a.errFn(err))
-			continue
-		}
-		c.send(a.reply)
+		c.reply(a)
+		c.queued.Add(-1)
 	}
+}
+
+// reply waits for a write's durability, hands it to the peers and answers the client.
+func (c *conn) reply(a ack) {
+	// Not c.ctx: a client that hangs up must not stop its write from reaching peers.
+	err := c.s.finish(context.Background(), a.seq, a.send)
+	for _, p := range a.more {
+		// Every part, also after a failed one: a durable part goes to the peers, one
+		// that is not is kept for store.recover.
+		if e := c.s.finish(context.Background(), p.seq, p.send); err == nil {
+			err = e
+		}
+	}
+	if a.done != nil {
+		a.done(err)
+	}
+	if err != nil && a.errFn != nil {
+		c.send(a.errFn(err))
+		return
+	}
+	c.send(a.reply)
 }
 
 func (c *conn) serve() {

@@ -55,6 +55,21 @@ type store struct {
 	// are applied, so they must reach the log before new ticks are used, or a restart would
 	// leave a gap in the node's own history.
 	unlogged []*node.Update
+	// rec is the scratch buffer records are encoded into (the log copies them); under s.mu.
+	rec []byte
+}
+
+// maxScratch bounds the record buffer kept between appends.
+const maxScratch = 64 << 10
+
+// encode returns u's log record in the scratch buffer, valid until the next call; the caller
+// holds s.mu.
+func (st *store) encode(u *node.Update) []byte {
+	if cap(st.rec) > maxScratch {
+		st.rec = nil // one large update does not pin its size
+	}
+	st.rec = u.AppendMsgpack(st.rec[:0])
+	return st.rec
 }
 
 // openStore locks the data directory, restores the newest snapshot plus the log after it, and
@@ -410,7 +425,7 @@ func (st *store) recover() {
 	var seq uint64
 	var err error
 	for _, u := range pending {
-		if seq, err = st.log.Append(u.AppendMsgpack(nil)); err != nil {
+		if seq, err = st.log.Append(st.encode(u)); err != nil {
 			break
 		}
 	}

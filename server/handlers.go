@@ -166,12 +166,17 @@ func (s *Server) changes(q *clientproto.Request) ([]node.Change, error) {
 		}
 	}
 	chs := make([]node.Change, len(ops))
-	seen := make(map[string]bool, len(ops))
+	var seen map[string]bool // a single op cannot repeat a path: no map, no key, per write
+	if len(ops) > 1 {
+		seen = make(map[string]bool, len(ops))
+	}
 	for i, op := range ops {
-		if k := op.Path.Key(); seen[k] {
-			return nil, fmt.Errorf("%w: op %d: %s is written twice", clientproto.ErrBadRequest, i, op.Path)
-		} else {
-			seen[k] = true
+		if seen != nil {
+			if k := op.Path.Key(); seen[k] {
+				return nil, fmt.Errorf("%w: op %d: %s is written twice", clientproto.ErrBadRequest, i, op.Path)
+			} else {
+				seen[k] = true
+			}
 		}
 		if len(op.Path) == 0 {
 			return nil, fmt.Errorf("%w: op %d: the root cannot be written", clientproto.ErrBadRequest, i)
@@ -226,9 +231,9 @@ func (c *conn) write(q *clientproto.Request) {
 		}
 	}
 	m.Uint("tock", tock)
-	c.acks <- ack{seq: seq, send: send, reply: m.Bytes(), done: done, errFn: func(err error) []byte {
+	c.ackWrite(ack{seq: seq, send: send, reply: m.Bytes(), done: done, errFn: func(err error) []byte {
 		return errReply(q.Seq, fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), tock)
-	}}
+	}})
 }
 
 // Write applies changes as one update and logs it. The caller must call finish(seq, send)
@@ -320,7 +325,7 @@ func (c *conn) deleteTree(q *clientproto.Request) {
 	default:
 		a.reply = clientproto.NewMsg(q.Seq).Uint("changed", uint64(total)).Uint("tock", s.tock()).Bytes()
 	}
-	c.acks <- a
+	c.ackWrite(a)
 }
 
 // maxOpsPerUpdate bounds one update, so that it fits a peer frame and a log record.

@@ -15,15 +15,22 @@ import (
 // errBehind stops a pull whose peer purged tombstones this node never saw.
 var errBehind = errors.New("server: behind the peer's purge watermark; resynchronising")
 
-// Send hands updates this node originated to every ready peer and to the serf announcer.
+// Send hands updates this node originated to every ready peer and to the serf announcer. They
+// are encoded once, for all the peers.
 func (c *cluster) Send(us []*node.Update) {
-	if ps := c.pushTo.Load(); ps != nil {
+	if ps := c.pushTo.Load(); ps != nil && len(*ps) > 0 {
+		b := peer.NewBatch(us)
 		for _, p := range *ps {
-			c.plane.Push(p, us)
+			c.plane.Push(p, b)
 		}
 	}
 	c.mu.Lock()
 	c.events = append(c.events, us...)
+	if len(c.events) > maxInline {
+		// Only the head is announced now: keep the newest, not thousands of pointers.
+		c.events = append(c.events[:0], c.events[len(c.events)-1])
+		c.eventsOver = true
+	}
 	c.mu.Unlock()
 }
 

@@ -48,12 +48,12 @@ func (c *cluster) eventLoop() {
 			c.onEvent(ev)
 		case now := <-tick.C:
 			c.mu.Lock()
-			pending := c.events
-			c.events = nil
+			pending, over := c.events, c.eventsOver
+			c.events, c.eventsOver = nil, false
 			c.mu.Unlock()
 			if len(pending) > 0 {
 				lastWrite = now
-				c.announce(pending)
+				c.announce(pending, over)
 				announced = pending[len(pending)-1].Tick
 				continue
 			}
@@ -68,15 +68,37 @@ func (c *cluster) eventLoop() {
 	}
 }
 
-// announce sends pending updates inline if they all fit one event, else the head only.
-func (c *cluster) announce(us []*node.Update) {
-	budget := c.g.MaxEventPayload(eventUpdates)
-	if b := wire.AppendUpdates(nil, us); len(b) <= budget {
-		c.sendEvent(eventUpdates, b)
-		return
+// maxInline bounds the updates an event can hold inline: each takes more than a byte, and no
+// event payload reaches this size (gossip.MaxEventPayload).
+const maxInline = 2048
+
+// announce sends pending updates inline if they all fit one event, else the head only; over
+// says more were pending than the newest one kept.
+func (c *cluster) announce(us []*node.Update, over bool) {
+	if !over {
+		if b, ok := inlineUpdates(us, c.g.MaxEventPayload(eventUpdates)); ok {
+			c.sendEvent(eventUpdates, b)
+			return
+		}
 	}
 	last := us[len(us)-1]
 	c.sendEvent(eventHeads, wire.AppendWatermark(nil, map[string]uint64{last.Origin: last.Tick}))
+}
+
+// inlineUpdates returns wire.AppendUpdates(nil, us) if it fits budget. Under load thousands of
+// updates are pending and only the head goes out: it stops encoding as soon as they overflow.
+func inlineUpdates(us []*node.Update, budget int) ([]byte, bool) {
+	if len(us) > budget {
+		return nil, false // every update takes more than a byte
+	}
+	hdr := len(node.AppendArrayLen(nil, len(us)))
+	var body []byte
+	for _, u := range us {
+		if body = u.AppendMsgpack(body); hdr+len(body) > budget {
+			return nil, false
+		}
+	}
+	return append(node.AppendArrayLen(make([]byte, 0, hdr+len(body)), len(us)), body...), true
 }
 
 func (c *cluster) sendEvent(name string, payload []byte) {

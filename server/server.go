@@ -422,7 +422,7 @@ func (s *Server) commitLocked() (uint64, []*node.Update, error) {
 				err = s.logErr
 				break
 			}
-			sq, e := s.store.Append(u.AppendMsgpack(nil))
+			sq, e := s.store.Append(s.store.encode(u))
 			if e != nil {
 				err = e
 				s.logFailedLocked(e, eff.Log[i:])

@@ -94,8 +94,8 @@ func TestRequestPushTell(t *testing.T) {
 		t.Fatalf("request answered with an error frame: %v", err)
 	}
 	u := &node.Update{Origin: "a~1", Tick: 1, Tock: 1}
-	a.Push(b, []*node.Update{u})
-	a.Push(b, []*node.Update{{Origin: "a~1", Tick: 2, Tock: 2}})
+	a.Push(b, NewBatch([]*node.Update{u}))
+	a.Push(b, NewBatch([]*node.Update{{Origin: "a~1", Tick: 2, Tock: 2}}))
 	a.Tell(b, wire.MsgPurge, wire.AppendWatermark(nil, map[string]uint64{"a~1": 1}))
 	hb.wait(t, 2)
 	hb.mu.Lock()
@@ -183,7 +183,7 @@ func TestCloseCutsShort(t *testing.T) {
 		}
 	}()
 	silent := Info{Name: "s", Peer: l.Addr().String()}
-	a.Push(silent, []*node.Update{{Origin: "a~1", Tick: 1, Tock: 1}})
+	a.Push(silent, NewBatch([]*node.Update{{Origin: "a~1", Tick: 1, Tock: 1}}))
 	errc := make(chan error, 1)
 	go func() { _, err := a.Vector(context.Background(), silent); errc <- err }()
 	for range 2 { // the push stream and the request are connected

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/distkv/distkv/gossip/wire"
@@ -16,25 +17,45 @@ const pushBatchBytes = 1 << 20
 // pushQueue is how many batches a push stream holds before it drops new ones.
 const pushQueue = 4096
 
+// Batch is updates encoded once for every peer's push stream: the wire form of each update,
+// back to back, as they follow the array header in a Push body.
+type Batch struct {
+	n    int
+	body []byte
+}
+
+// NewBatch encodes updates for Push.
+func NewBatch(us []*node.Update) *Batch {
+	size := 0
+	for _, u := range us {
+		size += u.Size() // about the wire size: at most one more allocation
+	}
+	b := &Batch{n: len(us), body: make([]byte, 0, size)}
+	for _, u := range us {
+		b.body = u.AppendMsgpack(b.body)
+	}
+	return b
+}
+
 // stream pushes this node's new updates to one peer over a persistent connection. A full
 // queue drops batches rather than slowing writers: the peer's gap detection and the
 // housekeeper fetch what a push missed.
 type stream struct {
 	p    *Plane
 	info Info
-	q    chan []*node.Update
+	q    chan *Batch
 	// ctx ends when the stream is dropped or the plane closes: it cuts short a dial and
 	// closes the connection, so a push to an unreachable peer never holds up a shutdown.
 	ctx    context.Context
 	cancel context.CancelFunc
 }
 
-// Push queues updates for a peer's push stream, starting the stream (or restarting it, if the
-// peer's address changed) as needed. It never blocks.
-func (p *Plane) Push(to Info, us []*node.Update) {
+// Push queues a batch for a peer's push stream, starting the stream (or restarting it, if the
+// peer's address changed) as needed. It never blocks. The batch is shared: it is never changed.
+func (p *Plane) Push(to Info, b *Batch) {
 	if s := p.stream(to); s != nil {
 		select {
-		case s.q <- us:
+		case s.q <- b:
 		default: // dropped: the peer's gap detection and the housekeeper fetch it
 		}
 	}
@@ -63,7 +84,7 @@ func (p *Plane) stream(to Info) *stream {
 	if s != nil {
 		s.cancel()
 	}
-	s = &stream{p: p, info: to, q: make(chan []*node.Update, pushQueue)}
+	s = &stream{p: p, info: to, q: make(chan *Batch, pushQueue)}
 	s.ctx, s.cancel = context.WithCancel(p.ctx)
 	p.streams[to.Name] = s
 	p.wg.Add(1)
@@ -93,7 +114,7 @@ func (s *stream) run() {
 	defer idle.Stop()
 	log := s.p.cfg.Logger
 	for {
-		var batch []*node.Update
+		var batch *Batch
 		select {
 		case batch = <-s.q:
 		case <-idle.C:
@@ -104,7 +125,10 @@ func (s *stream) run() {
 		case <-s.ctx.Done():
 			return
 		}
-		buf = wire.AppendUpdates(buf[:0], s.collect(batch))
+		// Let the writers that are runnable queue their batches first: under load a frame
+		// then carries many writes, at the cost of one scheduler pass.
+		runtime.Gosched()
+		buf = s.collect(buf[:0], batch)
 		if conn == nil {
 			var err error
 			if conn, bw, err = s.p.dial(s.ctx, s.info); err != nil {
@@ -129,22 +153,25 @@ func (s *stream) run() {
 	}
 }
 
-// collect adds whatever else is queued to batch, up to the frame budget.
-func (s *stream) collect(batch []*node.Update) []*node.Update {
-	size := 0
-	for _, u := range batch {
-		size += u.Size()
-	}
+// collect appends a Push body to buf: batch and whatever else is queued, up to the frame
+// budget.
+func (s *stream) collect(buf []byte, batch *Batch) []byte {
+	n, size := batch.n, len(batch.body)
+	more := []*Batch{batch}
 	for size < pushBatchBytes {
 		select {
-		case more := <-s.q:
-			batch = append(batch, more...)
-			for _, u := range more {
-				size += u.Size()
-			}
+		case b := <-s.q:
+			more = append(more, b)
+			n += b.n
+			size += len(b.body)
+			continue
 		default:
-			return batch
 		}
+		break
 	}
-	return batch
+	buf = node.AppendArrayLen(buf, n)
+	for _, b := range more {
+		buf = append(buf, b.body...)
+	}
+	return buf
 }
