@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -101,22 +99,14 @@ func (l *jsonLog) wait(t *testing.T, mark int, node, msg string, attrs ...string
 	}
 }
 
-// rounds scrapes node i's count of housekeeping rounds from /metrics.
+// rounds returns node i's count of housekeeping rounds.
 func rounds(t *testing.T, c *servertest.Cluster, i int) int {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	c.Node(i).Metrics().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, "distkv_housekeeper_rounds_total "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return int(f)
-		}
+	n := metric(c.Node(i), "distkv_housekeeper_rounds_total")
+	if n < 0 {
+		t.Fatal("no distkv_housekeeper_rounds_total in /metrics")
 	}
-	t.Fatal("no distkv_housekeeper_rounds_total in /metrics")
-	return 0
+	return int(n)
 }
 
 // TestLogsStateChanges: with a JSON handler, as `distkv server --log-format json` logs, every
