@@ -192,16 +192,17 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	if err != nil {
 		return failf("%v", err)
 	}
+	log := srv.Logger()
 	// Run opens the data directory, joins the cluster and catches up before it opens the
 	// client port, so the port is not opened here first.
 	ctx := c.Context
-	stopHUP := reloadOnHUP(srv, cfg.Logger)
+	stopHUP := reloadOnHUP(srv, log)
 	defer stopHUP()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run(ctx) }()
 	nctx, stopNotify := context.WithCancel(ctx)
 	defer stopNotify()
-	go notifyWhenReady(nctx, srv, cfg.Logger.Warn)
+	go notifyWhenReady(nctx, srv, log.Warn)
 	var runErr error
 	ran := false
 	select {
@@ -213,11 +214,11 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	// the event log) or ended at the same moment as ctx: Shutdown is what closes the event
 	// log, and main exits the process as soon as this returns.
 	if ctx.Err() != nil {
-		cfg.Logger.Info("shutting down", "timeout", shutdownTimeout)
+		log.Info("shutting down", "timeout", shutdownTimeout)
 	}
 	stopNotify()
 	if err := sdNotify("STOPPING=1"); err != nil {
-		cfg.Logger.Warn("telling systemd the node stops", "err", err)
+		log.Warn("telling systemd the node stops", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -237,7 +238,7 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	case shutErr != nil:
 		return failf("shutdown: %v", shutErr)
 	}
-	cfg.Logger.Info("stopped")
+	log.Info("stopped")
 	return nil
 }
 
