@@ -99,6 +99,29 @@ func (l *jsonLog) wait(t *testing.T, mark int, node, msg string, attrs ...string
 	}
 }
 
+// checkNoRepeats fails the test if, after mark, a node logged the same membership or
+// housekeeper state twice in a row: each change is logged once.
+func (l *jsonLog) checkNoRepeats(t *testing.T, mark int) {
+	t.Helper()
+	last := map[string]string{}
+	for _, m := range l.since(mark) {
+		msg := fmt.Sprint(m["msg"])
+		var key, state string
+		switch {
+		case strings.HasPrefix(msg, "member "):
+			key, state = fmt.Sprint(m["node"], " member ", m["member"]), msg
+		case strings.HasPrefix(msg, "housekeeper: members unreachable"), strings.HasPrefix(msg, "housekeeper: heal done"):
+			key, state = fmt.Sprint(m["node"], " housekeeper"), fmt.Sprint(msg, m["members"])
+		default:
+			continue
+		}
+		if last[key] == state {
+			t.Errorf("%s: %q logged twice in a row:\n%s", key, state, fmtLines(l.since(mark)))
+		}
+		last[key] = state
+	}
+}
+
 // rounds returns node i's count of housekeeping rounds.
 func rounds(t *testing.T, c *servertest.Cluster, i int) int {
 	t.Helper()
@@ -168,23 +191,14 @@ func TestLogsStateChanges(t *testing.T) {
 		for _, n := range names[:2] {
 			logs.wait(t, mark, n, "member joined", "member", names[2])
 		}
-		// The housekeeper's next rounds must not repeat what it logged.
+		// The housekeeper's next rounds must not repeat what it logged. (Exact counts would be
+		// flaky: memberlist may suspect a member of either side for a moment, which is a
+		// state change of its own and logged as one.)
 		r := rounds(t, c, 0)
 		for rounds(t, c, 0) < r+5 {
 			time.Sleep(50 * time.Millisecond)
 		}
-		for _, msg := range []string{"housekeeper: members unreachable", "housekeeper: heal done"} {
-			if k := logs.count(mark, names[0], msg); k != 1 {
-				t.Errorf("%s logged %q %d times:\n%s", names[0], msg, k, fmtLines(logs.since(mark)))
-			}
-		}
-		for i, n := range names {
-			for j, o := range names {
-				if k := logs.count(mark, n, "member failed", "member", o); (i == 2) != (j == 2) && k != 1 {
-					t.Errorf("%s logged %s failed %d times", n, o, k)
-				}
-			}
-		}
+		logs.checkNoRepeats(t, mark)
 	})
 
 	t.Run("purge", func(t *testing.T) {
@@ -228,6 +242,7 @@ func TestLogsStateChanges(t *testing.T) {
 	if testing.Verbose() {
 		t.Logf("at info:\n%s", fmtLines(logs.since(0)))
 	}
+	logs.checkNoRepeats(t, 0)
 	logs.mu.Lock()
 	defer logs.mu.Unlock()
 	if len(logs.bad) > 0 {
