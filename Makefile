@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME    ?= 5s
 PKGS        := ./...
 
-.PHONY: build run test deps lint vet fmt-check staticcheck race fuzz fuzz-short soak bench clean
+.PHONY: build run test deps lint vet fmt-check staticcheck race fuzz fuzz-short soak bench man clean
 
 # The commit goes in by -ldflags too: GOFLAGS may say -buildvcs=false (distkv version shows it).
 COMMIT      := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
@@ -58,6 +58,10 @@ soak:
 
 bench:
 	$(GO) test -run=NONE -bench=. -benchmem $(PKGS)
+
+# The man page, generated from the commands and flags (cmd/distkv/man.go).
+man:
+	$(GO) run ./cmd/distkv man > docs/distkv.1
 
 clean:
 	rm -rf $(BIN)

@@ -306,7 +306,7 @@ func (c *conn) openSecret(q *clientproto.Request, field string) ([]byte, error) 
 func (c *conn) login(q *clientproto.Request) {
 	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateStart).Bytes())
 	if err := c.doLogin(q); err != nil {
-		c.s.logger().Info("client login refused", "client", c.nc.RemoteAddr().String(), "err", err)
+		c.s.Logger().Info("client login refused", "client", c.nc.RemoteAddr().String(), "err", err)
 		c.send(clientproto.NewMsg(q.Seq).Str("error", errAuthFailed.Error()).Str("etype", clientproto.EtypeAuth).Bytes())
 	}
 	c.send(clientproto.NewMsg(q.Seq).Str("state", clientproto.StateEnd).Uint("tock", c.s.tock()).Bytes())

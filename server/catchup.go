@@ -57,6 +57,7 @@ func (c *cluster) catchUp(ctx context.Context) error {
 	if !own.Empty() {
 		return fmt.Errorf("own ticks %s are still missing; writes wait for the housekeeper", own)
 	}
+	c.s.log.Info("caught up with the network", "donor", donor.Name, "took_state", took)
 	return nil
 }
 
@@ -332,7 +333,7 @@ func (c *cluster) resync(donorName string) {
 		return
 	}
 	if took {
-		c.s.log.Warn("resynchronised with the network", "donor", donorName)
+		c.s.log.Info("resynchronised with the network", "donor", donorName)
 	}
 }
 

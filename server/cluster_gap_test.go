@@ -42,6 +42,7 @@ func TestClusterGapPull(t *testing.T) {
 	c.MustWrite(A, node.StringPath("gap", "0"), "warm up the push stream")
 	c.WaitConverged(10 * time.Second)
 
+	pulls, pulled := max(0, metric(c.Node(B), `distkv_gap_pulls_total\{result="ok"\}`)), max(0, metric(c.Node(B), "distkv_gap_ticks_pulled_total"))
 	c.Partition([]int{A})
 	a1 := c.MustWrite(A, node.StringPath("gap", "1"), strings.Repeat("x", 4000))
 	// Let the push fail and the head's gossip retransmits run out while partitioned.
@@ -56,6 +57,13 @@ func TestClusterGapPull(t *testing.T) {
 	t.Logf("B got t+2 (%s/%d) %v after the write", origin, a2.Tick, took.Round(time.Millisecond))
 	waitKnows(t, c, B, origin, a1.Tick, 10*time.Second)
 	t.Logf("B got the missing t+1 (%s/%d) %v after t+2 was written", origin, a1.Tick, time.Since(t0).Round(time.Millisecond))
+	// The pull shows in B's metrics (the housekeeper, slowed to a minute, pulled nothing).
+	if d := max(0, metric(c.Node(B), `distkv_gap_pulls_total\{result="ok"\}`)) - pulls; d < 1 {
+		t.Errorf("distkv_gap_pulls_total{result=\"ok\"} moved by %v, want at least 1", d)
+	}
+	if d := max(0, metric(c.Node(B), "distkv_gap_ticks_pulled_total")) - pulled; d < 1 {
+		t.Errorf("distkv_gap_ticks_pulled_total moved by %v, want at least 1", d)
+	}
 	c.WaitConverged(10 * time.Second)
 	c.CheckIdentical()
 	c.CheckAcked()

@@ -180,7 +180,7 @@ func (c *conn) reply(a ack) {
 }
 
 func (c *conn) serve() {
-	log := c.s.logger().With("client", c.nc.RemoteAddr().String())
+	log := c.s.Logger().With("client", c.nc.RemoteAddr().String())
 	go c.writer()
 	ackDone := make(chan struct{})
 	go func() { c.acker(); close(ackDone) }()

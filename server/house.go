@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distkv/distkv/gossip"
 	"github.com/distkv/distkv/gossip/wire"
 	"github.com/distkv/distkv/housekeeper"
 )
@@ -17,6 +18,8 @@ type houseState struct {
 	// Anti-entropy (antientropy.go): differing leaves found and entries sent to repair them
 	// by this node as housekeeper, and entries this node loaded or dropped from such repairs.
 	divergences, repaired, loaded, dropped uint64
+	// unreachable is the members this node, as housekeeper, last logged as unreachable.
+	unreachable []string
 }
 
 func (c *cluster) houseStatus() houseState {
@@ -42,6 +45,9 @@ func (c *cluster) houseLoop() {
 			// Every node keeps the purge guard's memory: any may be the housekeeper after a
 			// restart or a split.
 			c.members()
+			c.mu.Lock()
+			c.house.unreachable = nil // the housekeeper now logs the heal
+			c.mu.Unlock()
 			continue
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.HousekeepInterval+5*time.Second)
@@ -123,6 +129,39 @@ func (c *cluster) round(ctx context.Context, rank []string) {
 	c.house.rounds++
 	c.house.converged = converged
 	c.mu.Unlock()
+	c.logSplit(members, converged)
+}
+
+// logSplit logs once that members are unreachable (a partition or failed hosts: no tombstone
+// is purged until they return or are forgotten), again if that set changes, and once that the
+// heal is done: every member is alive again and holds the same state.
+func (c *cluster) logSplit(members []string, converged bool) {
+	alive := map[string]bool{}
+	for _, m := range c.g.Members() {
+		if m.Status == gossip.StatusAlive {
+			alive[m.Name] = true
+		}
+	}
+	var gone []string
+	for _, name := range members {
+		if !alive[name] {
+			gone = append(gone, name)
+		}
+	}
+	c.mu.Lock()
+	was := c.house.unreachable
+	split := len(gone) > 0 && !slices.Equal(gone, was)
+	healed := len(gone) == 0 && len(was) > 0 && converged
+	if split || healed {
+		c.house.unreachable = gone
+	}
+	c.mu.Unlock()
+	switch {
+	case split:
+		c.s.log.Info("housekeeper: members unreachable (partition or failure); purges wait for them", "members", gone)
+	case healed:
+		c.s.log.Info("housekeeper: heal done: every member is back and the state converged", "were_unreachable", was)
+	}
 }
 
 func toHK(v wire.Vector) housekeeper.Vector {
@@ -174,10 +213,14 @@ func (c *cluster) purge(wm map[string]uint64, from string) {
 	}
 	s.mu.Lock()
 	behind := s.node.Behind(wm)
+	purged := 0
 	if !behind {
-		s.node.Purge(wm)
+		purged = s.node.Purge(wm)
 	}
 	s.mu.Unlock()
+	if purged > 0 {
+		s.log.Info("purged tombstones", "tombstones", purged, "from", from)
+	}
 	if behind {
 		c.startResync(from)
 	}

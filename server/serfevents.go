@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/distkv/distkv/gossip"
@@ -137,6 +139,7 @@ func (c *cluster) onEvent(ev gossip.Event) {
 			c.onBeacon(e.Payload)
 		}
 	case gossip.MemberEvent:
+		c.logMembers(e)
 		c.refreshPeers()
 		switch e.Kind {
 		case gossip.MemberJoin, gossip.MemberUpdate:
@@ -149,6 +152,29 @@ func (c *cluster) onEvent(ev gossip.Event) {
 			for _, m := range e.Members {
 				c.plane.Drop(m.Name)
 			}
+		}
+	}
+}
+
+// logMembers logs a membership change of another member once, at info: serf reports each
+// change once. A tag change (a member turning ready, a new origin) is routine: debug.
+func (c *cluster) logMembers(e gossip.MemberEvent) {
+	level, msg := slog.LevelInfo, ""
+	switch e.Kind {
+	case gossip.MemberJoin:
+		msg = "member joined"
+	case gossip.MemberLeave:
+		msg = "member left"
+	case gossip.MemberFailed:
+		msg = "member failed"
+	case gossip.MemberReap:
+		msg = "member forgotten"
+	default:
+		level, msg = slog.LevelDebug, "member updated"
+	}
+	for _, m := range e.Members {
+		if m.Name != c.s.cfg.Name {
+			c.s.log.Log(context.Background(), level, msg, "member", m.Name, "addr", m.Addr)
 		}
 	}
 }

@@ -477,7 +477,9 @@ func (s *Server) finish(ctx context.Context, seq uint64, send []*node.Update) er
 	return nil
 }
 
-func (s *Server) logger() *slog.Logger { return s.log }
+// Logger returns the server's logger, which names the node on every line: for the process's
+// own lines about it (shutdown, signals).
+func (s *Server) Logger() *slog.Logger { return s.log }
 
 // logFailed records that the log could not make this node's updates durable: writes are
 // refused until they are on disk (store.recover), reads go on.

@@ -145,6 +145,7 @@ func (e *cliEnv) app() *cli.App {
 				Action: e.versionAction,
 			},
 			e.completionCommand(),
+			e.manCommand(),
 		},
 		EnableBashCompletion: true,
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -162,5 +163,42 @@ func TestAdminTLS(t *testing.T) {
 	}
 	if r := runCLI(t, "", "server", "--admin-tls", "--admin-addr", admin); r.code != 2 || !strings.Contains(r.stderr, "--admin-tls needs") {
 		t.Errorf("--admin-tls without a certificate: %v", r)
+	}
+}
+
+// TestServerLogLinesNameNode: with --log-json, every line the server process logs names the
+// node: the server's, serf's and memberlist's (at debug), and the command's own about the
+// shutdown.
+func TestServerLogLinesNameNode(t *testing.T) {
+	dir := t.TempDir()
+	p := startProc(t, dir, testEnv(), io.Discard, "server", "--name", "logs", "--log-json", "--log-level", "debug",
+		"--client-addr", freePort(t), "--admin-addr", "", "--gossip-addr", freePort(t), "--peer-addr", freePort(t))
+	deadline := time.Now().Add(startDeadline)
+	for !strings.Contains(p.stderr.String(), `"msg":"serving clients"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not serving within %v:\n%s", startDeadline, p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d after SIGTERM; stderr:\n%s", code, p.stderr)
+	}
+	msgs := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(p.stderr.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		if m["node"] != "logs" {
+			t.Errorf("a line does not name the node: %s", line)
+		}
+		msgs[fmt.Sprint(m["component"], ":", m["msg"])] = true
+	}
+	serf := false
+	for k := range msgs {
+		serf = serf || strings.HasPrefix(k, "serf:") || strings.HasPrefix(k, "memberlist:")
+	}
+	if !serf || !msgs["<nil>:stopped"] {
+		t.Errorf("want lines from serf or memberlist and the command's 'stopped'; got %v", msgs)
 	}
 }

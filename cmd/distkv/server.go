@@ -44,11 +44,11 @@ func (e *cliEnv) serverCommand() *cli.Command {
 				Usage: "load the cluster keys from `FILE` (a JSON list of base64 keys, primary first) and keep it up to date (default: DATA-DIR/keyring.json)"},
 			&cli.StringFlag{Name: "profile", EnvVars: []string{"DISTKV_PROFILE"}, Value: "lan", Usage: "gossip timings: `lan|test`"},
 			&cli.DurationFlag{Name: "forget-after", EnvVars: []string{"DISTKV_FORGET_AFTER"},
-				Usage: "forget a member failed this `long` (default: the profile's, 1h for lan); tombstones wait for failed members"},
+				DefaultText: "the profile's, 1h for lan", Usage: "forget a member failed this `long`; tombstones wait for failed members"},
 			&cli.IntFlag{Name: "max-peer-conns", EnvVars: []string{"DISTKV_MAX_PEER_CONNS"}, Value: 256,
 				Usage: "at most `N` open connections to the peer data plane; more are closed at once (must exceed twice the cluster's size)"},
 			&cli.DurationFlag{Name: "housekeep-interval", EnvVars: []string{"DISTKV_HOUSEKEEP_INTERVAL"},
-				Usage: "run a housekeeping round (repairs, purge watermark) this `often` (default: 2s)"},
+				DefaultText: "2s", Usage: "run a housekeeping round (repairs, purge watermark) this `often`"},
 			&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"DISTKV_TLS_CERT"}, Usage: "serve clients over TLS with the certificate (chain) in `FILE` (PEM; needs --tls-key; reread on SIGHUP)"},
 			&cli.StringFlag{Name: "tls-key", EnvVars: []string{"DISTKV_TLS_KEY"}, Usage: "the private key of --tls-cert, in `FILE` (PEM)"},
 			&cli.StringFlag{Name: "tls-client-ca", EnvVars: []string{"DISTKV_TLS_CLIENT_CA"}, Usage: "require client certificates signed by a CA in `FILE` (PEM)"},
@@ -56,7 +56,7 @@ func (e *cliEnv) serverCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-conns-per-host", EnvVars: []string{"DISTKV_MAX_CONNS_PER_HOST"}, Value: 256, Usage: "at most `N` client connections from one IP address"},
 			&cli.IntFlag{Name: "max-streams", EnvVars: []string{"DISTKV_MAX_STREAMS"}, Value: 256, Usage: "at most `N` concurrent watches, get_trees and snapshots per connection"},
 			&cli.DurationFlag{Name: "write-timeout", EnvVars: []string{"DISTKV_WRITE_TIMEOUT"}, Value: 30 * time.Second, Usage: "drop a client that does not take a write for this `long` (it stopped reading)"},
-			&cli.DurationFlag{Name: "idle-timeout", EnvVars: []string{"DISTKV_IDLE_TIMEOUT"}, Usage: "close a connection that sent nothing for this `long` and has no stream running (default: never)"},
+			&cli.DurationFlag{Name: "idle-timeout", EnvVars: []string{"DISTKV_IDLE_TIMEOUT"}, DefaultText: "never", Usage: "close a connection that sent nothing for this `long` and has no stream running"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"DISTKV_LOG_LEVEL"}, Value: "info", Usage: "log `LEVEL`: debug, info, warn or error"},
 			&cli.BoolFlag{Name: "log-json", EnvVars: []string{"DISTKV_LOG_JSON"}, Usage: "log JSON lines instead of text"},
 			// Operations (docs/operations.md).
@@ -194,16 +194,17 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	if err != nil {
 		return failf("%v", err)
 	}
+	log := srv.Logger()
 	// Run opens the data directory, joins the cluster and catches up before it opens the
 	// client port, so the port is not opened here first.
 	ctx := c.Context
-	stopHUP := reloadOnHUP(srv, cfg.Logger)
+	stopHUP := reloadOnHUP(srv, log)
 	defer stopHUP()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run(ctx) }()
 	nctx, stopNotify := context.WithCancel(ctx)
 	defer stopNotify()
-	go notifyWhenReady(nctx, srv, cfg.Logger.Warn)
+	go notifyWhenReady(nctx, srv, log.Warn)
 	var runErr error
 	ran := false
 	select {
@@ -215,11 +216,11 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	// the event log) or ended at the same moment as ctx: Shutdown is what closes the event
 	// log, and main exits the process as soon as this returns.
 	if ctx.Err() != nil {
-		cfg.Logger.Info("shutting down", "timeout", shutdownTimeout)
+		log.Info("shutting down", "timeout", shutdownTimeout)
 	}
 	stopNotify()
 	if err := sdNotify("STOPPING=1"); err != nil {
-		cfg.Logger.Warn("telling systemd the node stops", "err", err)
+		log.Warn("telling systemd the node stops", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -239,7 +240,7 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 	case shutErr != nil:
 		return failf("shutdown: %v", shutErr)
 	}
-	cfg.Logger.Info("stopped")
+	log.Info("stopped")
 	return nil
 }
 
