@@ -68,7 +68,7 @@ CLIENTS      ?= 64
 COMPARE_JSON ?= $(BIN)/compare.json
 SCALE_JSON   ?= $(BIN)/scale.json
 NODES        ?= 3,5,10
-SIZES        ?= 10000,1000000,5000000
+SIZES        ?= 10000,1000000
 COMPARE_RUN   = $(BIN)/compare -distkv $(BIN)/distkv -rounds $(ROUNDS) -duration $(DURATION) -clients $(CLIENTS)
 
 $(BIN)/compare: build

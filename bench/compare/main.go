@@ -39,7 +39,7 @@ func run() error {
 	flag.IntVar(&o.valueSize, "value-size", 256, "bytes per value")
 	flag.DurationVar(&o.grace, "grace", 10*time.Second, "visibility: wait up to this long for every write to be seen")
 	nodes := flag.String("nodes", "3,5,10", "scale: cluster sizes")
-	sizes := flag.String("sizes", "10000,1000000,5000000", "scale: key counts")
+	sizes := flag.String("sizes", "10000,1000000", "scale: key counts")
 	jsonOut := flag.String("json", "", "also write the report as JSON to this file")
 	keep := flag.Bool("keep", false, "keep the run's directory (logs, data dirs)")
 	flag.Parse()
@@ -78,21 +78,30 @@ func run() error {
 	default:
 		return fmt.Errorf("-mode %q: want compare or scale", *mode)
 	}
-	if err != nil {
+	if rep == nil {
 		return err
 	}
+	// A run that failed or was interrupted part way still reports what it measured.
+	if err != nil {
+		fmt.Fprintf(o.out, "\nstopped early (%v); what was measured:\n", err)
+	}
+	return errors.Join(err, writeReport(o, rep, *jsonOut))
+}
+
+func writeReport(o options, rep *report, jsonOut string) error {
 	rep.Config["command"] = strings.Join(os.Args, " ")
 	fmt.Fprintf(o.out, "\n%s", rep.markdown())
-	if *jsonOut != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		fmt.Fprintln(o.out, "wrote", *jsonOut)
+	if jsonOut == "" {
+		return nil
 	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	fmt.Fprintln(o.out, "wrote", jsonOut)
 	return nil
 }
 
