@@ -10,6 +10,7 @@ import (
 
 	"github.com/distkv/distkv/clientproto/client"
 	"github.com/distkv/distkv/node"
+	"github.com/redis/go-redis/v9"
 )
 
 // The scale mode measures how distkv's costs grow. First with the number of nodes (RAM-only
@@ -42,6 +43,8 @@ type sizeRow struct {
 	SnapshotSecs   float64 `json:"snapshot_seconds"`
 	RestartSeconds float64 `json:"restart_seconds"`
 	JoinSeconds    float64 `json:"join_seconds"`
+	// Redis holding the same keys and values, measured in the same run.
+	RedisRSSPerKey float64 `json:"redis_rss_bytes_per_key"`
 }
 
 func runScale(ctx context.Context, o options, nodes, sizes []int) (*report, error) {
@@ -58,6 +61,9 @@ func runScale(ctx context.Context, o options, nodes, sizes []int) (*report, erro
 	}
 	for _, k := range sizes {
 		row, err := scaleKeys(ctx, o, k)
+		if err == nil {
+			row.RedisRSSPerKey, err = redisRSSPerKey(ctx, o, k)
+		}
 		if err != nil {
 			return rep, fmt.Errorf("%d keys: %w", k, err)
 		}
@@ -233,6 +239,38 @@ func scaleKeys(ctx context.Context, o options, keys int) (sizeRow, error) {
 	return row, nil
 }
 
+// redisRSSPerKey starts a Redis, writes the same keys and values as scaleKeys (pipelines of
+// fillBatch SETs) and returns its RSS growth per key.
+func redisRSSPerKey(ctx context.Context, o options, keys int) (float64, error) {
+	g, err := startRedis(ctx, o.dir, o.redis, loopback(2))
+	if err != nil {
+		return 0, err
+	}
+	defer g.stop()
+	pid := g.procs[0].pid()
+	rss0, err := rssBytes(pid)
+	if err != nil {
+		return 0, err
+	}
+	c := redis.NewClient(&redis.Options{Addr: g.clients[0], DisableIdentity: true, Protocol: 2})
+	defer c.Close()
+	val := strings.Repeat("v", smallValue)
+	for start := 0; start < keys; start += fillBatch {
+		p := c.Pipeline()
+		for i := start; i < min(start+fillBatch, keys); i++ {
+			p.Set(ctx, fmt.Sprintf("kvload.k%08d", i), val, 0)
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			return 0, fmt.Errorf("redis fill at %d: %w", start, err)
+		}
+	}
+	rss, err := rssBytes(pid)
+	if err != nil {
+		return 0, err
+	}
+	return float64(rss-rss0) / float64(keys), nil
+}
+
 // fillKeys writes kvload.k<i> for i < keys with Multi batches over a few connections.
 func fillKeys(ctx context.Context, addr string, keys int) error {
 	val := node.AppendBinString(nil, strings.Repeat("v", smallValue))
@@ -297,9 +335,9 @@ func (r *report) scaleMarkdown() string {
 		b.WriteString("\n")
 	}
 	if len(r.Sizes) > 0 {
-		b.WriteString("| keys | RSS MiB | RSS B/key | fill s | inserts/s | snapshot MB | snapshot s | restart s | RSS after restart MiB | join s |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("| keys | RSS MiB | RSS B/key | Redis RSS B/key | fill s | inserts/s | snapshot MB | snapshot s | restart s | RSS after restart MiB | join s |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range r.Sizes {
-			fmt.Fprintf(&b, "| %d | %d | %.0f | %.1f | %.0f | %.1f | %.2f | %.2f | %d | %.2f |\n", s.Keys, s.RSSBytes>>20, s.RSSPerKey,
+			fmt.Fprintf(&b, "| %d | %d | %.0f | %.0f | %.1f | %.0f | %.1f | %.2f | %.2f | %d | %.2f |\n", s.Keys, s.RSSBytes>>20, s.RSSPerKey, s.RedisRSSPerKey,
 				s.FillSeconds, s.InsertsPerSec, float64(s.SnapshotBytes)/1e6, s.SnapshotSecs, s.RestartSeconds, s.RSSRestart>>20, s.JoinSeconds)
 		}
 		b.WriteString("\n")
