@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME    ?= 5s
 PKGS        := ./...
 
-.PHONY: build run test deps lint vet fmt-check staticcheck race fuzz fuzz-short soak bench man clean
+.PHONY: build run test deps lint vet fmt-check staticcheck race fuzz fuzz-short soak bench man compare scale clean
 
 # The commit goes in by -ldflags too: GOFLAGS may say -buildvcs=false (distkv version shows it).
 COMMIT      := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
@@ -62,6 +62,28 @@ bench:
 # The man page, generated from the commands and flags (cmd/distkv/man.go).
 man:
 	$(GO) run ./cmd/distkv man > docs/distkv.1
+
+# distkv side by side with Redis and a 3-member etcd (Debian's, installed by scripts/compare-deps.sh),
+# and how distkv's costs grow with nodes and keys: bench/compare, a module of its own so that the
+# server keeps its small dependency set (docs/performance.md). Not part of make test.
+ROUNDS       ?= 3
+DURATION     ?= 10s
+CLIENTS      ?= 64
+COMPARE_JSON ?= $(BIN)/compare.json
+SCALE_JSON   ?= $(BIN)/scale.json
+NODES        ?= 3,5,10
+SIZES        ?= 10000,1000000
+COMPARE_RUN   = $(BIN)/compare -distkv $(BIN)/distkv -rounds $(ROUNDS) -duration $(DURATION) -clients $(CLIENTS)
+
+$(BIN)/compare: build
+	$(GO) build -C bench/compare -o $(BIN)/compare .
+
+compare: build $(BIN)/compare
+	@scripts/compare-deps.sh
+	$(COMPARE_RUN) -json $(COMPARE_JSON)
+
+scale: build $(BIN)/compare
+	$(COMPARE_RUN) -mode scale -nodes $(NODES) -sizes $(SIZES) -json $(SCALE_JSON)
 
 clean:
 	rm -rf $(BIN)
