@@ -263,7 +263,8 @@ var writeActions = map[string]bool{clientproto.ActSetValue: true, clientproto.Ac
 var knownActions = map[string]bool{clientproto.ActGetTree: true, clientproto.ActWatch: true,
 	clientproto.ActSnapshot: true, clientproto.ActKeyring: true, clientproto.ActStop: true,
 	clientproto.ActEnumNode: true, clientproto.ActMsgSend: true, clientproto.ActMsgMonitor: true,
-	clientproto.ActSave: true,
+	clientproto.ActSave: true, clientproto.ActKillNode: true, clientproto.ActRoot: true,
+	clientproto.ActAuthInfo: true, clientproto.ActLog: true,
 	// logins, ACLs and the meta area (server/auth.go, acl.go, internal.go)
 	"auth": true, "diffie_hellman": true, "auth_set": true, "auth_get": true, "auth_list": true,
 	"auth_token": true, "set_auth_typ": true, "test_acl": true, "get_internal": true,
