@@ -52,7 +52,7 @@ func (e *cliEnv) benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "keys", Value: 10000, Usage: "`N` distinct keys"},
 			&cli.BoolFlag{Name: "new-keys", Usage: "with --op set: write every value to a new key under bench (--keys is not used)"},
 			&cli.BoolFlag{Name: "visibility", Usage: "with --op set: time each write's visibility on every node of --addr"},
-			&cli.StringFlag{Name: "visibility-watchers", Value: watchersInline, Usage: "with --visibility: run the watches `inline` (in this process) or in a `process` per node, so that many writers here cannot starve them"},
+			&cli.StringFlag{Name: "visibility-watchers", Value: watchersInline, Usage: "with --visibility: `MODE` inline runs the watches in this process, process in one child process per node (so that many writers here cannot starve them)"},
 			&cli.DurationFlag{Name: "grace", Value: 10 * time.Second, Usage: "with --visibility: wait up to `D` after the run for every write to be visible everywhere"},
 			jsonFlag(),
 		}, clientTLSFlags()...),
