@@ -47,6 +47,11 @@ type Config struct {
 	// memnet.Transport in tests. Nil means real sockets on BindAddr.
 	Transport memberlist.Transport
 
+	// Counters, if set, receives the counts of the node's gossip traffic; the caller may
+	// keep it across nodes (e.g. a server that restarts its gossip). Nil means New allocates
+	// one (see Gossip.Counters).
+	Counters *Counters
+
 	// Profile is ProfileLAN (also when empty) or ProfileTest.
 	Profile string
 

@@ -30,6 +30,8 @@ type Gossip struct {
 	stop     chan struct{} // closed by Shutdown to end the pump
 	pumpDone chan struct{}
 
+	counters *Counters
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -57,6 +59,18 @@ func New(cfg Config) (*Gossip, error) {
 		}
 		return nil, err
 	}
+	g.counters = cfg.Counters
+	if g.counters == nil {
+		g.counters = new(Counters)
+	}
+	tr, err := cfg.transport(sc.MemberlistConfig, g.counters)
+	if err != nil {
+		if cfg.Transport != nil {
+			_ = cfg.Transport.Shutdown() // ours from New on, whatever happens
+		}
+		return nil, err
+	}
+	sc.MemberlistConfig.Transport = tr
 	g.budget = eventBudget(sc)
 	g.forget = sc.ReconnectTimeout
 	g.logger = cmp.Or(cfg.Logger, slog.Default())
@@ -67,9 +81,7 @@ func New(cfg Config) (*Gossip, error) {
 	}()
 	s, err := serf.Create(sc)
 	if err != nil {
-		if cfg.Transport != nil {
-			_ = cfg.Transport.Shutdown() // ours from New on, whatever happens
-		}
+		_ = tr.Shutdown() // ours from New on, whatever happens
 		close(g.stop)
 		<-g.pumpDone
 		return nil, fmt.Errorf("gossip: %w", err)
@@ -77,6 +89,9 @@ func New(cfg Config) (*Gossip, error) {
 	g.serf = s
 	return g, nil
 }
+
+// Counters returns what this node's gossip transport has counted (Config.Counters, if set).
+func (g *Gossip) Counters() *Counters { return g.counters }
 
 // Events returns the node's events in the order serf reported them. The queue
 // behind it is unbounded, so a slow consumer costs memory, never progress. The

@@ -44,6 +44,7 @@ func TestLoopbackCluster(t *testing.T) {
 		return true, ""
 	})
 	t.Logf("user event reached all 3 (sender included) in %v", took)
+	checkCounted(t, nodes)
 
 	tags := map[string]string{"data": "127.0.0.1:9000", "ready": "1"}
 	if err := nodes[1].SetTags(tags); err != nil {
@@ -77,4 +78,31 @@ func TestLoopbackCluster(t *testing.T) {
 
 	leaveAll(t, nodes)
 	noLeaks(t, opt)
+}
+
+// checkCounted: the transport wrapper counted packets both ways on every node, and the join's
+// push/pull streams on both ends.
+func checkCounted(t *testing.T, nodes []*node) {
+	t.Helper()
+	var streamsIn, streamsOut, bytesIn, bytesOut uint64
+	for _, n := range nodes {
+		c := n.Counters()
+		if c.PacketsIn.Load() == 0 || c.PacketsOut.Load() == 0 || c.BytesIn.Load() == 0 || c.BytesOut.Load() == 0 {
+			t.Errorf("%s counted packets in/out %d/%d, bytes %d/%d: want all > 0", n.name,
+				c.PacketsIn.Load(), c.PacketsOut.Load(), c.BytesIn.Load(), c.BytesOut.Load())
+		}
+		streamsIn += c.StreamsIn.Load()
+		streamsOut += c.StreamsOut.Load()
+		bytesIn += c.BytesIn.Load()
+		bytesOut += c.BytesOut.Load()
+	}
+	// What one node sends another receives: on loopback the sums match up to what is in
+	// flight, far better than the factor allowed here.
+	if bytesIn > 2*bytesOut || bytesOut > 2*bytesIn {
+		t.Errorf("all nodes: %d bytes out, %d in: one direction is not counted in full", bytesOut, bytesIn)
+	}
+	t.Logf("all nodes: %d bytes out, %d in, %d/%d streams", bytesOut, bytesIn, streamsOut, streamsIn)
+	if streamsIn == 0 || streamsOut == 0 {
+		t.Errorf("streams counted in/out %d/%d: the joins' push/pulls are streams", streamsIn, streamsOut)
+	}
 }

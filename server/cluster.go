@@ -98,6 +98,7 @@ func (s *Server) startCluster(ctx context.Context) error {
 		Name:        cfg.Name,
 		BindAddr:    cfg.GossipAddr,
 		Transport:   cfg.Transport,
+		Counters:    &s.met.gossip,
 		Profile:     cfg.Profile,
 		ForgetAfter: cfg.ForgetAfter,
 		Keyring:     cfg.Keyring,

@@ -33,6 +33,7 @@ type metrics struct {
 	prop      *prometheus.HistogramVec // origin
 	propSkip  prometheus.Counter
 	peer      peer.Counters
+	gossip    gossip.Counters
 }
 
 func newMetrics(s *Server) *metrics {
@@ -155,6 +156,9 @@ var (
 	dMembers    = desc("distkv_members", "Members by state, as serf sees them.", "state")
 	dPeerFrames = desc("distkv_peer_frames_total", "Peer data plane frames.", "direction")
 	dPeerBytes  = desc("distkv_peer_bytes_total", "Peer data plane bytes, frame headers included.", "direction")
+	dGossipPkts = desc("distkv_gossip_packets_total", "Gossip (serf/memberlist) UDP packets.", "direction")
+	dGossipStrm = desc("distkv_gossip_streams_total", "Gossip (serf/memberlist) TCP streams opened.", "direction")
+	dGossipByte = desc("distkv_gossip_bytes_total", "Gossip (serf/memberlist) bytes, UDP packets and TCP streams, as sent (encrypted if a keyring is set).", "direction")
 	dLogBytes   = desc("distkv_eventlog_bytes", "Size of the event log's segments on disk.")
 	dSnapAge    = desc("distkv_snapshot_age_seconds", "Age of the newest snapshot on disk.")
 )
@@ -162,7 +166,7 @@ var (
 func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dReady, dEntries, dTombs, dWatches, dKnown, dMissing, dHead, dLocal,
 		dApplied, dDup, dConflicts, dPurged, dSettled, dForgotten, dDiverge, dRepaired, dLoaded, dDropped, dRounds,
-		dHouse, dConverged, dMembers, dPeerFrames, dPeerBytes, dLogBytes, dSnapAge} {
+		dHouse, dConverged, dMembers, dPeerFrames, dPeerBytes, dGossipPkts, dGossipStrm, dGossipByte, dLogBytes, dSnapAge} {
 		ch <- d
 	}
 }
@@ -201,6 +205,13 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	count(dPeerFrames, p.FramesOut.Load(), "out")
 	count(dPeerBytes, p.BytesIn.Load(), "in")
 	count(dPeerBytes, p.BytesOut.Load(), "out")
+	gc := &s.met.gossip
+	count(dGossipPkts, gc.PacketsIn.Load(), "in")
+	count(dGossipPkts, gc.PacketsOut.Load(), "out")
+	count(dGossipStrm, gc.StreamsIn.Load(), "in")
+	count(dGossipStrm, gc.StreamsOut.Load(), "out")
+	count(dGossipByte, gc.BytesIn.Load(), "in")
+	count(dGossipByte, gc.BytesOut.Load(), "out")
 	if cl := s.clusterNow(); cl != nil {
 		h := cl.houseStatus()
 		count(dDiverge, h.divergences)

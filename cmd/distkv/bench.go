@@ -38,6 +38,8 @@ func (e *cliEnv) benchCommand() *cli.Command {
 			"With --visibility (set only), it also watches bench on every node of --addr and reports how long\n" +
 			"after its acknowledgement each write is visible on all of them (it writes a marker value at bench\n" +
 			"itself first), and how many writes were not visible everywhere within --grace after the run.\n" +
+			"With --visibility-watchers process, each node's watch runs in a child process of its own, so that\n" +
+			"many clients here cannot starve the watches (times are then wall clock differences, same host).\n" +
 			"With --new-keys (set only), every write goes to a key not written before, bench.<run>-<client>-<i>,\n" +
 			"so the directory bench grows by one child per write (how the cost grows with the data).",
 		Flags: append([]cli.Flag{
@@ -50,6 +52,7 @@ func (e *cliEnv) benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "keys", Value: 10000, Usage: "`N` distinct keys"},
 			&cli.BoolFlag{Name: "new-keys", Usage: "with --op set: write every value to a new key under bench (--keys is not used)"},
 			&cli.BoolFlag{Name: "visibility", Usage: "with --op set: time each write's visibility on every node of --addr"},
+			&cli.StringFlag{Name: "visibility-watchers", Value: watchersInline, Usage: "with --visibility: `MODE` inline runs the watches in this process, process in one child process per node (so that many writers here cannot starve them)"},
 			&cli.DurationFlag{Name: "grace", Value: 10 * time.Second, Usage: "with --visibility: wait up to `D` after the run for every write to be visible everywhere"},
 			jsonFlag(),
 		}, clientTLSFlags()...),
@@ -68,7 +71,9 @@ type benchConfig struct {
 	newKeys    bool
 	visibility bool
 	grace      time.Duration
+	watchers   string      // --visibility-watchers
 	tls        *tls.Config // nil: plaintext
+	tlsArgs    []string    // the TLS flags given, for the watcher processes
 }
 
 func benchFlags(c *cli.Context) (benchConfig, error) {
@@ -82,6 +87,7 @@ func benchFlags(c *cli.Context) (benchConfig, error) {
 		newKeys:    c.Bool("new-keys"),
 		visibility: c.Bool("visibility"),
 		grace:      c.Duration("grace"),
+		watchers:   c.String("visibility-watchers"),
 	}
 	if c.NArg() > 0 {
 		return cfg, usagef("bench takes no arguments, got %q", c.Args().First())
@@ -89,6 +95,11 @@ func benchFlags(c *cli.Context) (benchConfig, error) {
 	var err error
 	if cfg.tls, err = clientTLS(c); err != nil {
 		return cfg, err
+	}
+	for _, f := range clientTLSFlags() {
+		if name := f.Names()[0]; c.IsSet(name) {
+			cfg.tlsArgs = append(cfg.tlsArgs, "--"+name+"="+c.String(name))
+		}
 	}
 	for _, a := range strings.Split(c.String("addr"), ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -123,6 +134,10 @@ func benchFlags(c *cli.Context) (benchConfig, error) {
 		return cfg, usagef("--value-size %d: --visibility needs at least %d bytes for its tag", cfg.valueSize, visTagLen)
 	case !cfg.visibility && c.IsSet("grace"):
 		return cfg, usagef("--grace needs --visibility")
+	case cfg.watchers != watchersInline && cfg.watchers != watchersProcess:
+		return cfg, usagef("--visibility-watchers %q: want %s or %s", cfg.watchers, watchersInline, watchersProcess)
+	case !cfg.visibility && c.IsSet("visibility-watchers"):
+		return cfg, usagef("--visibility-watchers needs --visibility")
 	case cfg.grace < 0:
 		return cfg, usagef("--grace %v: must not be negative", cfg.grace)
 	}

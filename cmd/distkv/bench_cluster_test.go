@@ -17,7 +17,15 @@ import (
 // TestBenchVisibilityCluster runs bench --visibility in-process (so -race sees the watchers)
 // against an in-process three-node cluster, writers spread over the nodes. Few keys, so that
 // concurrent writes to one path (superseded writes) happen too. No timing assertions.
-func TestBenchVisibilityCluster(t *testing.T) {
+func TestBenchVisibilityCluster(t *testing.T) { testBenchVisibilityCluster(t, watchersInline) }
+
+// TestBenchVisibilityProcessWatchers is TestBenchVisibilityCluster with the watches in
+// child processes (the distkv binary's bench-watcher); -race sees the parent's side.
+func TestBenchVisibilityProcessWatchers(t *testing.T) {
+	testBenchVisibilityCluster(t, watchersProcess)
+}
+
+func testBenchVisibilityCluster(t *testing.T, watchers string) {
 	c := servertest.New(t, servertest.Options{N: 3})
 	var addrs []string
 	for i := range 3 {
@@ -26,8 +34,8 @@ func TestBenchVisibilityCluster(t *testing.T) {
 	addr := strings.Join(addrs, ",")
 
 	var out, errb strings.Builder
-	code := run([]string{"distkv", "bench", "--addr", addr, "--visibility", "--clients", "6", "--keys", "20",
-		"--count", "300", "--value-size", "64", "--json"}, strings.NewReader(""), &out, &errb)
+	code := run([]string{"distkv", "bench", "--addr", addr, "--visibility", "--visibility-watchers", watchers,
+		"--clients", "6", "--keys", "20", "--count", "300", "--value-size", "64", "--json"}, strings.NewReader(""), &out, &errb)
 	if code != 0 {
 		t.Fatalf("bench --visibility --json: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
@@ -59,8 +67,8 @@ func TestBenchVisibilityCluster(t *testing.T) {
 	// Text, one node named twice (watched once), plus the others; with a duration.
 	out.Reset()
 	errb.Reset()
-	code = run([]string{"distkv", "bench", "--addr", addrs[0] + "," + addr, "--visibility", "--clients", "4",
-		"--duration", "300ms", "--grace", "20s"}, strings.NewReader(""), &out, &errb)
+	code = run([]string{"distkv", "bench", "--addr", addrs[0] + "," + addr, "--visibility", "--visibility-watchers", watchers,
+		"--clients", "4", "--duration", "300ms", "--grace", "20s"}, strings.NewReader(""), &out, &errb)
 	if code != 0 || benchLine.FindStringSubmatch(out.String()) == nil {
 		t.Fatalf("bench --visibility: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
@@ -80,6 +88,8 @@ func TestBenchVisibilityFlags(t *testing.T) {
 		{"--visibility", "--value-size", "8"},
 		{"--grace", "1s"},
 		{"--visibility", "--grace", "-1s"},
+		{"--visibility", "--visibility-watchers", "threads"},
+		{"--visibility-watchers", "process"},
 	} {
 		var out, errb strings.Builder
 		code := run(append([]string{"distkv", "bench", "--addr", "127.0.0.1:1", "--count", "1"}, args...), strings.NewReader(""), &out, &errb)
@@ -111,7 +121,15 @@ func TestVisTag(t *testing.T) {
 // TestBenchVisibilityOverflow makes the servers end the bench's watches (a watch queue of 2
 // events, and atomic writes of 3 paths at once): the bench must end, print its report and
 // name the watch error, not hang.
-func TestBenchVisibilityOverflow(t *testing.T) {
+func TestBenchVisibilityOverflow(t *testing.T) { testBenchVisibilityOverflow(t, watchersInline) }
+
+// TestBenchVisibilityOverflowProcess: the same with the watches in child processes, whose
+// end (and the server's reason) must reach the report and the exit code.
+func TestBenchVisibilityOverflowProcess(t *testing.T) {
+	testBenchVisibilityOverflow(t, watchersProcess)
+}
+
+func testBenchVisibilityOverflow(t *testing.T, watchers string) {
 	c := servertest.New(t, servertest.Options{N: 2, Configure: func(_ int, cfg *server.Config) { cfg.WatchQueue = 2 }})
 	addr := c.Node(0).Addr().String() + "," + c.Node(1).Addr().String()
 	done := make(chan struct{})
@@ -119,8 +137,8 @@ func TestBenchVisibilityOverflow(t *testing.T) {
 	var code int
 	go func() {
 		defer close(done)
-		code = run([]string{"distkv", "bench", "--addr", addr, "--visibility", "--clients", "2", "--keys", "10",
-			"--duration", "2s", "--grace", "1s"}, strings.NewReader(""), &out, &errb)
+		code = run([]string{"distkv", "bench", "--addr", addr, "--visibility", "--visibility-watchers", watchers,
+			"--clients", "2", "--keys", "10", "--duration", "2s", "--grace", "1s"}, strings.NewReader(""), &out, &errb)
 	}()
 	ops := []client.Op{{Path: node.StringPath("bench", "0")}, {Path: node.StringPath("bench", "1")}, {Path: node.StringPath("bench", "2")}}
 	for k := range ops {
@@ -144,4 +162,53 @@ loop:
 		t.Errorf("bench with overflowing watches: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 	t.Logf("stdout:\n%sstderr: %s", out.String(), errb.String())
+}
+
+// TestBenchWatcherClock: a watcher child's event times share the parent's origin t0. An
+// event cannot arrive before its write was sent, so its time is at least the parent's time
+// just before the write (causality, not a timing bound).
+func TestBenchWatcherClock(t *testing.T) {
+	c := servertest.New(t, servertest.Options{N: 2})
+	ctx := context.Background()
+	b := newBench(benchConfig{addrs: []string{c.Node(0).Addr().String(), c.Node(1).Addr().String()},
+		clients: 1, keys: 4, valueSize: 32, watchers: watchersProcess, grace: 10 * time.Second})
+	if err := b.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	v := newVisibility(b)
+	if err := v.start(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	defer v.stop()
+	for i := range 5 {
+		before := time.Since(v.t0)
+		if _, err := b.workers[0].cl.Set(ctx, b.paths[0], v.tagged(b, b.values[0], 0, uint32(i))); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range v.watches {
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				w.mu.Lock()
+				n, ev, werr := len(w.events[0]), visEvent{}, w.err
+				if n > i {
+					ev = w.events[0][i]
+				}
+				w.mu.Unlock()
+				if werr != nil {
+					t.Fatalf("watch on %s: %v", w.addr, werr)
+				}
+				if n > i {
+					if !ev.tagged || ev.seq != uint32(i) || ev.at < before {
+						t.Fatalf("watch on %s: event %+v for the write sent at %v", w.addr, ev, before)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("watch on %s: write %d not seen", w.addr, i)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
 }

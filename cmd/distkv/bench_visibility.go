@@ -33,6 +33,8 @@ import (
 // with W's exact version must carry W's tag: anything else is counted as a mismatch (a bug).
 // W's visibility latency is the time the last node saw it minus the time its acknowledgement
 // arrived, clamped at 0 (a node, the writer's own especially, may show it before the ack).
+// With --visibility-watchers process the watches run in child processes (bench_watcher.go)
+// and the times are wall clock differences from one t0; the rest is the same.
 
 // visTagLen is the length of the tag at the start of each value's bytes.
 const visTagLen = 16
@@ -84,6 +86,7 @@ type nodeWatch struct {
 	cl   *conn
 	st   *client.Stream
 	done chan struct{} // closed when the watch goroutine returned
+	proc *watcherProc  // with --visibility-watchers process: the child running the watch
 
 	mu     sync.Mutex
 	events [][]visEvent // by path index
@@ -187,8 +190,18 @@ func (v *visibility) start(ctx context.Context, b *bench) error {
 		v.watches = append(v.watches, &nodeWatch{addr: cl.addr, cl: cl, done: make(chan struct{}),
 			events: make([][]visEvent, len(b.paths)), newest: make([]wver, len(b.paths))})
 	}
-	v.t0 = time.Now()
+	if b.cfg.watchers == watchersProcess {
+		if err := v.startProcs(wctx, b); err != nil {
+			v.stop()
+			return err
+		}
+	} else {
+		v.t0 = time.Now()
+	}
 	for _, w := range v.watches {
+		if w.proc != nil {
+			continue
+		}
 		st, err := w.cl.Watch(wctx, node.StringPath("bench"), client.WatchOptions{TreeOptions: client.TreeOptions{NChain: 1}})
 		if err != nil {
 			v.stop()
@@ -259,19 +272,28 @@ func (v *visibility) watch(ctx context.Context, w *nodeWatch) {
 			return
 		}
 		writer, seq, tagged := v.parseTag(e.Value)
-		idx, known := v.pathIdx[e.Path.Key()]
-		w.mu.Lock()
-		switch {
-		case tagged && writer == markerWriter:
-			w.marker = true
-		case known && len(e.Chain) > 0: // else not a bench path, or no version
-			ver := wver{tock: e.Tock, origin: e.Chain[0].Origin}
-			w.events[idx] = append(w.events[idx], visEvent{ver: ver, at: at, writer: writer, seq: seq, tagged: tagged})
-			if ver.compare(w.newest[idx]) > 0 {
-				w.newest[idx] = ver
-			}
+		ev := visEvent{at: at, writer: writer, seq: seq, tagged: tagged}
+		if len(e.Chain) > 0 {
+			ev.ver = wver{tock: e.Tock, origin: e.Chain[0].Origin}
 		}
-		w.mu.Unlock()
+		idx, known := v.pathIdx[e.Path.Key()]
+		w.file(idx, known, len(e.Chain) > 0, ev)
+	}
+}
+
+// file records one event of w's watch: at the bench path of index idx if known, with a
+// version if versioned.
+func (w *nodeWatch) file(idx int32, known, versioned bool, ev visEvent) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case ev.tagged && ev.writer == markerWriter:
+		w.marker = true
+	case known && versioned: // else not a bench path, or no version
+		w.events[idx] = append(w.events[idx], ev)
+		if ev.ver.compare(w.newest[idx]) > 0 {
+			w.newest[idx] = ev.ver
+		}
 	}
 }
 
@@ -281,10 +303,15 @@ func (v *visibility) stop() {
 		v.cancel()
 	}
 	for _, w := range v.watches {
-		if w.st != nil {
+		switch {
+		case w.proc != nil:
+			w.proc.stop()
+		case w.st != nil:
 			<-w.done
 		}
-		w.cl.Close()
+		if w.cl != nil {
+			w.cl.Close()
+		}
 	}
 }
 
@@ -432,6 +459,10 @@ func (v *visibility) finish(ctx context.Context, b *bench) *visResult {
 
 // watchErrText is the one-line reason a watch ended.
 func watchErrText(err error) string {
+	var we *watcherErr
+	if errors.As(err, &we) {
+		return we.text // the child's watchErrText
+	}
 	var se *clientproto.ServerError
 	if errors.As(err, &se) {
 		return "ended by the server: " + oneLine(se.Msg)

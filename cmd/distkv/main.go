@@ -137,6 +137,7 @@ func (e *cliEnv) app() *cli.App {
 			e.serverCommand(),
 			e.clientCommand(),
 			e.benchCommand(),
+			e.benchWatcherCommand(),
 			e.snapshotCommand(),
 			e.keyringCommand(),
 			{
