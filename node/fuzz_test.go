@@ -17,8 +17,20 @@ func FuzzDecodeUpdate(f *testing.F) {
 	f.Add([]byte{0x94, 0xa1, 0x61, 0x01, 0x01, 0x90})
 	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x95, 0xa1, 0x61, 0x02, 0xcd, 0x01, 0x2c, 0x91, 0x95, 0x91, 0xa1, 0x78, 0xc2, 0x07, 0x91, 0x92, 0xc4, 0x01, 0x62, 0x01, 0x81, 0xa1, 0x7a, 0x90, 0xc0})
+	prime := randUpdate(newRng(7)).AppendMsgpack(nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		u, err := DecodeUpdate(b)
+		// Decoding into scratch that held another update (a restore's reuse) decodes the same.
+		var r Reader
+		var w Update
+		if err := r.DecodeUpdateInto(prime, &w); err != nil {
+			t.Fatal(err)
+		}
+		if errInto := r.DecodeUpdateInto(b, &w); (errInto == nil) != (err == nil) {
+			t.Fatalf("DecodeUpdate says %v, DecodeUpdateInto %v", err, errInto)
+		} else if err == nil && !reflect.DeepEqual(*u, w) {
+			t.Fatalf("decoded into scratch differs:\n%#v\n%#v", u, w)
+		}
 		if err != nil {
 			return
 		}

@@ -96,56 +96,94 @@ const maxPrealloc = 4096
 
 // Update decodes one update in wire form. Values are copied out of the reader's buffer.
 func (r *Reader) Update() (*Update, error) {
-	n, err := r.ArrayLen()
-	if err != nil {
-		return nil, err
-	}
-	if n < 4 {
-		return nil, wireErr("update of %d fields", n)
-	}
 	u := &Update{}
-	if u.Origin, err = r.Str(); err != nil {
+	if err := r.update(u, nil); err != nil {
 		return nil, err
-	}
-	if u.Origin == "" {
-		return nil, wireErr("update without origin")
-	}
-	if u.Tick, err = r.Uint(); err != nil {
-		return nil, err
-	}
-	if u.Tick == 0 || u.Tick > MaxTick {
-		return nil, wireErr("update with tick %d", u.Tick)
-	}
-	if u.Tock, err = r.Uint(); err != nil {
-		return nil, err
-	}
-	if u.Tock > MaxTick {
-		return nil, wireErr("update with tock %d", u.Tock)
-	}
-	nops, err := r.ArrayLen()
-	if err != nil {
-		return nil, err
-	}
-	// Sized by the bytes left, not the count alone (an op takes minOpSize bytes but 80 in
-	// memory), and at most for as many ops as an honest update has, so that a lying count
-	// costs little and an honest one no regrowth.
-	u.Ops = make([]Op, 0, min(nops, r.Len()/minOpSize, maxPrealloc))
-	for i := 0; i < nops; i++ {
-		var op Op
-		if err := r.op(&op); err != nil {
-			return nil, err
-		}
-		u.Ops = append(u.Ops, op)
-	}
-	for i := 4; i < n; i++ { // fields added by later versions
-		if _, err := r.Raw(); err != nil {
-			return nil, err
-		}
 	}
 	return u, nil
 }
 
-func (r *Reader) op(op *Op) error {
+// UpdateInto decodes one update into u, reusing u's op list and the backing of its ops'
+// paths, so that decoding a stream of updates allocates only what a node keeps of each: its
+// value, its chain and the names that differ from the last path's. For a caller that keeps
+// neither u's op list nor its paths past the next call (Node.Load copies out what it keeps;
+// Node.Apply keeps the whole update and must not be given one).
+func (r *Reader) UpdateInto(u *Update) error {
+	ops := u.Ops[:cap(u.Ops)]
+	*u = Update{}
+	if err := r.update(u, ops); err != nil {
+		u.Ops = ops[:0] // keep the backing for the next call
+		return err
+	}
+	return nil
+}
+
+// update decodes into u, whose fields are zero. reuse, if not nil, is an op list whose
+// backing (and its ops' path backings) u's ops may take.
+func (r *Reader) update(u *Update, reuse []Op) error {
+	n, err := r.ArrayLen()
+	if err != nil {
+		return err
+	}
+	if n < 4 {
+		return wireErr("update of %d fields", n)
+	}
+	if u.Origin, err = r.strLike(r.origin); err != nil {
+		return err
+	}
+	if u.Origin == "" {
+		return wireErr("update without origin")
+	}
+	r.origin = u.Origin
+	if u.Tick, err = r.Uint(); err != nil {
+		return err
+	}
+	if u.Tick == 0 || u.Tick > MaxTick {
+		return wireErr("update with tick %d", u.Tick)
+	}
+	if u.Tock, err = r.Uint(); err != nil {
+		return err
+	}
+	if u.Tock > MaxTick {
+		return wireErr("update with tock %d", u.Tock)
+	}
+	nops, err := r.ArrayLen()
+	if err != nil {
+		return err
+	}
+	// Sized by the bytes left, not the count alone (an op takes minOpSize bytes but 80 in
+	// memory), and at most for as many ops as an honest update has, so that a lying count
+	// costs little and an honest one no regrowth.
+	prealloc := min(nops, r.Len()/minOpSize, maxPrealloc)
+	reusing := reuse != nil && cap(reuse) >= prealloc
+	switch {
+	case reusing:
+		u.Ops = reuse[:0]
+	case r.batch:
+		u.Ops = r.opBlock(prealloc)
+	default:
+		u.Ops = make([]Op, 0, prealloc)
+	}
+	for i := 0; i < nops; i++ {
+		var dst Path
+		if reusing && i < len(reuse) { // u.Ops[i] is reuse[i] until append regrows u.Ops
+			dst = reuse[i].Path[:0]
+		}
+		u.Ops = append(u.Ops, Op{})
+		if err := r.op(&u.Ops[i], dst); err != nil {
+			return err
+		}
+	}
+	for i := 4; i < n; i++ { // fields added by later versions
+		if _, err := r.Raw(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// op decodes one op into op (zero), its path into dst's backing if dst is not nil.
+func (r *Reader) op(op *Op, dst Path) error {
 	n, err := r.ArrayLen()
 	if err != nil {
 		return err
@@ -153,8 +191,14 @@ func (r *Reader) op(op *Op) error {
 	if n < 4 {
 		return wireErr("op of %d fields", n)
 	}
-	if op.Path, err = r.Path(); err != nil {
+	if dst == nil && r.batch {
+		dst = r.elemBlock()
+	}
+	if op.Path, err = r.pathInto(dst); err != nil {
 		return err
+	}
+	if r.batch {
+		op.Path = r.tookElems(op.Path)
 	}
 	if len(op.Path) == 0 {
 		return wireErr("op on the root")
@@ -169,7 +213,7 @@ func (r *Reader) op(op *Op) error {
 	if !op.Delete {
 		op.Value = append([]byte(nil), v...)
 	}
-	if op.Chain, err = r.Chain(); err != nil {
+	if op.Chain, err = r.chain(r.origin); err != nil {
 		return err
 	}
 	for i := 4; i < n; i++ {
@@ -181,7 +225,10 @@ func (r *Reader) op(op *Op) error {
 }
 
 // Chain decodes a chain in wire form.
-func (r *Reader) Chain() (Chain, error) {
+func (r *Reader) Chain() (Chain, error) { return r.chain("") }
+
+// chain decodes a chain; a link's origin equal to origin shares its string.
+func (r *Reader) chain(origin string) (Chain, error) {
 	n, err := r.ArrayLen()
 	if err != nil {
 		return nil, err
@@ -190,6 +237,9 @@ func (r *Reader) Chain() (Chain, error) {
 		return nil, wireErr("chain of %d links", n)
 	}
 	var c Chain
+	if n > 0 {
+		c = make(Chain, 0, n) // a link takes 4 bytes at least: ArrayLen checked n
+	}
 	for i := 0; i < n; i++ {
 		m, err := r.ArrayLen()
 		if err != nil {
@@ -199,7 +249,7 @@ func (r *Reader) Chain() (Chain, error) {
 			return nil, wireErr("chain link of %d items", m)
 		}
 		var l Link
-		if l.Origin, err = r.Str(); err != nil {
+		if l.Origin, err = r.strLike(origin); err != nil {
 			return nil, err
 		}
 		if l.Tick, err = r.Uint(); err != nil {
@@ -217,10 +267,28 @@ func (r *Reader) Chain() (Chain, error) {
 func DecodeUpdate(b []byte) (*Update, error) {
 	r := NewReader(b)
 	u, err := r.Update()
-	if err == nil && r.Len() != 0 {
-		err = wireErr("%d trailing bytes after update", r.Len())
+	if err == nil {
+		err = r.trailing()
 	}
 	return u, err
+}
+
+// DecodeUpdateInto decodes into u (as UpdateInto) one update that must fill b, sharing
+// strings with the update r read before.
+func (r *Reader) DecodeUpdateInto(b []byte, u *Update) error {
+	r.Reset(b)
+	err := r.UpdateInto(u)
+	if err == nil {
+		err = r.trailing()
+	}
+	return err
+}
+
+func (r *Reader) trailing() error {
+	if r.Len() != 0 {
+		return wireErr("%d trailing bytes after update", r.Len())
+	}
+	return nil
 }
 
 // descends reports whether a version whose previous links are prev (plus its own head) has the

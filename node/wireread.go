@@ -10,10 +10,23 @@ import (
 type Reader struct {
 	b   []byte
 	off int
+	// The last update origin and path read: strings equal to theirs are shared, not allocated
+	// again (a batch or a snapshot holds runs of paths under one parent, from one origin).
+	// Strings never change, so sharing them is safe.
+	origin string
+	last   Path
+	// While batch (Updates), blocks the updates' structs, op lists and paths are carved from.
+	batch bool
+	ups   []Update
+	ops   []Op
+	elems []Element
 }
 
 // NewReader returns a reader over b.
 func NewReader(b []byte) *Reader { return &Reader{b: b} }
+
+// Reset makes r read b from its start, keeping the strings it can share (see Reader).
+func (r *Reader) Reset(b []byte) { r.b, r.off = b, 0 }
 
 // Len returns the number of unread bytes.
 func (r *Reader) Len() int { return len(r.b) - r.off }
@@ -181,7 +194,32 @@ func (r *Reader) Bool() (bool, error) {
 }
 
 // Element reads one msgpack scalar as a path element.
-func (r *Reader) Element() (Element, error) {
+func (r *Reader) Element() (Element, error) { return r.elementLike(nil) }
+
+// strLike reads a string like Str, returning like itself, not a copy, when it is equal.
+func (r *Reader) strLike(like string) (string, error) {
+	e, err := r.elementLike(&Element{kind: KindString, str: like})
+	if err != nil {
+		return "", err
+	}
+	if e.kind != KindString && e.kind != KindBytes {
+		return "", wireErr("want string, got %s", e.kind)
+	}
+	return e.str, nil
+}
+
+// strElement returns an element of kind k holding s, or *like if that is the same element.
+// The comparison does not allocate; only a string that differs is copied out of the input.
+func strElement(k Kind, s []byte, like *Element) Element {
+	if like != nil && like.kind == k && like.str == string(s) {
+		return *like
+	}
+	return Element{kind: k, str: string(s)}
+}
+
+// elementLike reads one path element like Element; a string or bytes element equal to *like
+// (if like is not nil) is returned as *like, sharing its string.
+func (r *Reader) elementLike(like *Element) (Element, error) {
 	c, err := r.byte1()
 	if err != nil {
 		return Element{}, err
@@ -193,7 +231,10 @@ func (r *Reader) Element() (Element, error) {
 		return Int(int64(int8(c))), nil
 	case c&0xe0 == 0xa0:
 		s, err := r.take(int(c & 0x1f))
-		return String(string(s)), err
+		if err != nil {
+			return Element{}, err
+		}
+		return strElement(KindString, s, like), nil
 	}
 	switch c {
 	case 0xc0:
@@ -250,9 +291,9 @@ func (r *Reader) Element() (Element, error) {
 		}
 		s, _ := r.take(int(n))
 		if c >= 0xd9 {
-			return String(string(s)), nil
+			return strElement(KindString, s, like), nil
 		}
-		return BytesStr(string(s)), nil
+		return strElement(KindBytes, s, like), nil
 	}
 	return Element{}, wireErr("0x%02x at offset %d is not a scalar path element", c, r.off-1)
 }
@@ -299,9 +340,36 @@ func (r *Reader) skip(depth int) error {
 		// Any float is a valid value, NaN and infinities included; only paths refuse them.
 		_, err = r.floatBits()
 		return err
+	case c&0xe0 == 0xa0, c >= 0xd9 && c <= 0xdb, c >= 0xc4 && c <= 0xc6:
+		return r.skipStr() // without copying it out, as Element would
 	}
 	_, err = r.Element()
 	return err
+}
+
+// skipStr consumes a str or bin value.
+func (r *Reader) skipStr() error {
+	c, err := r.byte1()
+	if err != nil {
+		return err
+	}
+	n := uint64(c & 0x1f)
+	switch c {
+	case 0xd9, 0xc4:
+		n, err = r.uintN(1)
+	case 0xda, 0xc5:
+		n, err = r.uintN(2)
+	case 0xdb, 0xc6:
+		n, err = r.uintN(4)
+	}
+	if err != nil {
+		return err
+	}
+	if n > uint64(r.Len()) {
+		return wireErr("string of %d bytes in %d", n, r.Len())
+	}
+	r.off += int(n)
+	return nil
 }
 
 // floatBits reads a float32 or float64 and returns it widened to float64 bits, unchecked.
@@ -354,11 +422,16 @@ func (r *Reader) ExtHeaderAndPayload() (int8, []byte, error) {
 const MaxPathLen = 1024
 
 // Path reads a path in either wire form: ext type 3 (DistKV's codec) or an array of scalars.
-func (r *Reader) Path() (Path, error) {
+func (r *Reader) Path() (Path, error) { return r.pathInto(nil) }
+
+// pathInto reads a path into dst's backing (its length is ignored; nil: a new slice). Element
+// i shares its string with element i of the last path read when they are equal.
+func (r *Reader) pathInto(dst Path) (Path, error) {
 	c, err := r.Peek()
 	if err != nil {
 		return nil, err
 	}
+	like := r.last
 	if c&0xf0 == 0x90 || c == 0xdc || c == 0xdd {
 		n, err := r.ArrayLen()
 		if err != nil {
@@ -367,12 +440,19 @@ func (r *Reader) Path() (Path, error) {
 		if n > MaxPathLen {
 			return nil, wireErr("path of %d elements, at most %d", n, MaxPathLen)
 		}
-		p := make(Path, n)
-		for i := range p {
-			if p[i], err = r.Element(); err != nil {
+		p := dst[:0]
+		if cap(p) < n {
+			p = make(Path, 0, n)
+		}
+		for i := range n {
+			// Element i of like is read before p[i] is written, so dst may be like's backing.
+			e, err := r.elementLike(elemAt(like, i))
+			if err != nil {
 				return nil, err
 			}
+			p = append(p, e)
 		}
+		r.last = p
 		return p, nil
 	}
 	t, payload, err := r.ExtHeaderAndPayload()
@@ -382,19 +462,30 @@ func (r *Reader) Path() (Path, error) {
 	if t != PathExtType {
 		return nil, wireErr("path: ext type %d, want %d", t, PathExtType)
 	}
-	sub := NewReader(payload)
-	p := make(Path, 0, min(len(payload), 4)) // an element takes a byte at least
+	sub := Reader{b: payload}
+	p := dst[:0]
+	if p == nil {
+		p = make(Path, 0, min(len(payload), 4)) // an element takes a byte at least
+	}
 	for sub.Len() > 0 {
 		if len(p) == MaxPathLen {
 			return nil, wireErr("path of more than %d elements", MaxPathLen)
 		}
-		e, err := sub.Element()
+		e, err := sub.elementLike(elemAt(like, len(p)))
 		if err != nil {
 			return nil, err
 		}
 		p = append(p, e)
 	}
+	r.last = p
 	return p, nil
+}
+
+func elemAt(p Path, i int) *Element {
+	if i < len(p) {
+		return &p[i]
+	}
+	return nil
 }
 
 // ParseElement decodes a single msgpack scalar that must fill b.

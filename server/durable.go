@@ -197,18 +197,19 @@ func loadSnapshot(n *node.Node, path string) (int, error) {
 	defer r.Close()
 	h := r.Header()
 	count := 0
+	var u node.Update // reused: Load keeps none of its op list and paths
 	for {
-		u, err := r.Next()
+		err := r.NextInto(&u)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			return count, fmt.Errorf("server: snapshot %s: %w", path, err)
 		}
-		if node.Sane(u) != nil && u.Origin != n.Origin() {
+		if node.Sane(&u) != nil && u.Origin != n.Origin() {
 			continue // taken from a peer before Plausible existed; see node.Sane
 		}
-		n.Load(u)
+		n.Load(&u)
 		count++
 	}
 	n.Forget(h.Forgotten)

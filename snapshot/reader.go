@@ -33,9 +33,10 @@ type Reader struct {
 	maxFrame  int64
 	crc       uint32 // of every byte read so far
 	h         Header
-	count     uint64 // entry records read
-	buf       []byte // the last record's payload, reused
-	err       error  // sticky: io.EOF after a verified trailer, or the first error
+	count     uint64      // entry records read
+	buf       []byte      // the last record's payload, reused
+	dec       node.Reader // decodes entries, sharing strings from one to the next
+	err       error       // sticky: io.EOF after a verified trailer, or the first error
 }
 
 // Open opens the snapshot at path and reads and checks its file header and
@@ -120,45 +121,55 @@ func (r *Reader) Size() int64 { return r.size }
 // ErrCorrupt (ErrTruncated if the file ends early) or an I/O error; errors,
 // like io.EOF, repeat on every later call.
 func (r *Reader) Next() (*node.Update, error) {
-	if r.err != nil {
-		return nil, r.err
+	u := &node.Update{}
+	if err := r.NextInto(u); err != nil {
+		return nil, err
 	}
-	u, err := r.next()
+	return u, nil
+}
+
+// NextInto is Next decoding into u, reusing u's op list and paths (node.Reader.UpdateInto):
+// for a restore into a node that keeps neither (Node.Load), it saves three allocations an
+// entry.
+func (r *Reader) NextInto(u *node.Update) error {
+	if r.err != nil {
+		return r.err
+	}
+	err := r.next(u)
 	if err != nil {
 		r.err = err
 	}
-	return u, err
+	return err
 }
 
-func (r *Reader) next() (*node.Update, error) {
+func (r *Reader) next(u *node.Update) error {
 	start, crcBefore := r.off, r.crc
 	p, err := r.readRecord()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	switch kindOf(p[0]) {
 	case kindEntry:
-		u, err := node.DecodeUpdate(p)
-		if err != nil {
-			return nil, r.corrupt(start, err, "entry %d", r.count+1)
+		if err := r.dec.DecodeUpdateInto(p, u); err != nil {
+			return r.corrupt(start, err, "entry %d", r.count+1)
 		}
 		r.count++
-		return u, nil
+		return nil
 	case kindMap:
 		t, err := decodeTrailer(p)
 		switch {
 		case err != nil:
-			return nil, r.corrupt(start, err, "")
+			return r.corrupt(start, err, "")
 		case t.count != r.count:
-			return nil, r.corrupt(start, nil, "trailer counts %d entries, the file holds %d", t.count, r.count)
+			return r.corrupt(start, nil, "trailer counts %d entries, the file holds %d", t.count, r.count)
 		case t.crc != crcBefore:
-			return nil, r.corrupt(start, nil, "checksum mismatch: trailer says %08x, the file sums to %08x", t.crc, crcBefore)
+			return r.corrupt(start, nil, "checksum mismatch: trailer says %08x, the file sums to %08x", t.crc, crcBefore)
 		case r.off != r.size:
-			return nil, r.corrupt(r.off, nil, "%d bytes after the trailer", r.size-r.off)
+			return r.corrupt(r.off, nil, "%d bytes after the trailer", r.size-r.off)
 		}
-		return nil, io.EOF
+		return io.EOF
 	}
-	return nil, r.corrupt(start, nil, "record starts with 0x%02x: neither an entry (array) nor the trailer (map)", p[0])
+	return r.corrupt(start, nil, "record starts with 0x%02x: neither an entry (array) nor the trailer (map)", p[0])
 }
 
 // readRecord reads the record at r.off and returns its payload (valid until

@@ -110,9 +110,7 @@ func DecodeUpdates(b []byte) ([]*node.Update, error) {
 	return us, err
 }
 
-func readUpdates(r *node.Reader) ([]*node.Update, error) {
-	return readArray(r, 0, (*node.Reader).Update)
-}
+func readUpdates(r *node.Reader) ([]*node.Update, error) { return r.Updates(0) }
 
 func (p Pull) Append(b []byte) []byte {
 	b = node.AppendString(node.AppendArrayLen(b, 2), p.Origin)
