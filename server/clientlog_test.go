@@ -100,4 +100,9 @@ func TestClientLogRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "logs", "new")); err == nil {
 		t.Error("a rooted client started a log")
 	}
+	saved := filepath.Join(dir, "saved.dks")
+	c.callErr(ptM{"action": "save", "path": saved}, "auth")
+	if _, err := os.Stat(saved); err == nil {
+		t.Error("a rooted client saved the whole tree")
+	}
 }

@@ -67,6 +67,10 @@ func (c *conn) dispatch(q *clientproto.Request) {
 		// Writing a snapshot reads the whole tree: run it beside the reader.
 		c.stream(q, func(ctx context.Context) { c.send(s.snapshotNow(q.Seq)) })
 	case clientproto.ActSave:
+		if len(c.rootNow()) > 0 { // as log: the file would hold the tree outside the root
+			c.send(errReply(q.Seq, fmt.Errorf("%w: save: a rooted client cannot save the whole tree", clientproto.ErrAuth), s.tock()))
+			break
+		}
 		// Reads the whole tree: beside the reader, as snapshot.
 		c.stream(q, func(ctx context.Context) { c.send(s.save(ctx, q)) })
 	case clientproto.ActLog:
