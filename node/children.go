@@ -109,8 +109,9 @@ func (k *children) remove(name Element) {
 func (k *children) ascend(from *Element, inclusive bool, fn func(*entry) bool) bool {
 	if b := k.big; b != nil {
 		ok := true
+		var skip *entry // the child called from, when it is excluded
 		iter := func(c *entry) bool {
-			if from != nil && !inclusive && Compare(c.name, *from) == 0 {
+			if c == skip {
 				return true
 			}
 			ok = fn(c)
@@ -123,6 +124,8 @@ func (k *children) ascend(from *Element, inclusive bool, fn func(*entry) bool) b
 		pivot := b.index[*from]
 		if pivot == nil {
 			pivot = &entry{name: *from}
+		} else if !inclusive {
+			skip = pivot
 		}
 		b.t.AscendGreaterOrEqual(pivot, iter)
 		return ok

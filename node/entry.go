@@ -149,11 +149,7 @@ func (e *entry) setHash(h digest) {
 // it encodes into stack buffers and hashes inline instead of through hash/fnv.
 func entryHash(p Path, origin string, tick, tock uint64, value []byte) digest {
 	var pb, hb [192]byte
-	payload := pb[:0]
-	for _, e := range p {
-		payload = AppendElement(payload, e)
-	}
-	buf := append(AppendExtHeader(hb[:0], PathExtType, len(payload)), payload...)
+	buf := appendPathVia(hb[:0], pb[:0], p)
 	buf = AppendString(buf, origin)
 	buf = binary.BigEndian.AppendUint64(buf, tick)
 	buf = binary.BigEndian.AppendUint64(buf, tock)

@@ -164,8 +164,12 @@ func AppendElement(b []byte, e Element) []byte {
 const PathExtType = 3
 
 // AppendPath appends p as msgpack ext type 3 whose payload is the concatenated element encodings.
-func AppendPath(b []byte, p Path) []byte {
-	var payload []byte
+func AppendPath(b []byte, p Path) []byte { return appendPathVia(b, nil, p) }
+
+// appendPathVia is AppendPath encoding the payload into scratch's backing first (the header
+// before it depends on its length), so that a caller with a stack buffer allocates nothing.
+func appendPathVia(b, scratch []byte, p Path) []byte {
+	payload := scratch[:0]
 	for _, e := range p {
 		payload = AppendElement(payload, e)
 	}

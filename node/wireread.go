@@ -273,23 +273,10 @@ func (r *Reader) elementLike(like *Element) (Element, error) {
 		}
 		return BigUint(p)
 	case 0xd9, 0xda, 0xdb, 0xc4, 0xc5, 0xc6:
-		var w int
-		switch c {
-		case 0xd9, 0xc4:
-			w = 1
-		case 0xda, 0xc5:
-			w = 2
-		default:
-			w = 4
-		}
-		n, err := r.uintN(w)
+		s, err := r.strBody(c)
 		if err != nil {
 			return Element{}, err
 		}
-		if n > uint64(r.Len()) {
-			return Element{}, wireErr("string of %d bytes in %d", n, r.Len())
-		}
-		s, _ := r.take(int(n))
 		if c >= 0xd9 {
 			return strElement(KindString, s, like), nil
 		}
@@ -353,23 +340,31 @@ func (r *Reader) skipStr() error {
 	if err != nil {
 		return err
 	}
-	n := uint64(c & 0x1f)
+	_, err = r.strBody(c)
+	return err
+}
+
+// strBody reads the bytes of the str or bin value whose first byte, c, was read.
+func (r *Reader) strBody(c byte) ([]byte, error) {
+	var w int
 	switch c {
 	case 0xd9, 0xc4:
-		n, err = r.uintN(1)
+		w = 1
 	case 0xda, 0xc5:
-		n, err = r.uintN(2)
+		w = 2
 	case 0xdb, 0xc6:
-		n, err = r.uintN(4)
+		w = 4
+	default: // fixstr
+		return r.take(int(c & 0x1f))
 	}
+	n, err := r.uintN(w)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n > uint64(r.Len()) {
-		return wireErr("string of %d bytes in %d", n, r.Len())
+		return nil, wireErr("string of %d bytes in %d", n, r.Len())
 	}
-	r.off += int(n)
-	return nil
+	return r.take(int(n))
 }
 
 // floatBits reads a float32 or float64 and returns it widened to float64 bits, unchecked.
