@@ -32,3 +32,21 @@ func TestAckWriteOrder(t *testing.T) {
 		t.Fatalf("replies %q, %d still counted queued; want 1234, 0", got, c.queued.Load())
 	}
 }
+
+// A reply queued from a stream's goroutine (kill_node) is counted like the reader's: the count
+// returns to 0, so a later write is neither answered ahead of a queued one nor forever queued.
+func TestQueueAckCounted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &conn{s: &Server{}, ctx: ctx, cancel: cancel, out: make(chan []byte, 8), acks: make(chan ack, 8)}
+	c.queueAck(ack{reply: []byte("1")})
+	c.ackWrite(ack{reply: []byte("2")}) // behind the queued one
+	if len(c.out) != 0 || len(c.acks) != 2 {
+		t.Fatalf("a write went out ahead of a queued reply (out %d, acks %d)", len(c.out), len(c.acks))
+	}
+	close(c.acks)
+	c.acker()
+	if c.queued.Load() != 0 {
+		t.Fatalf("%d still counted queued after the acker drained; want 0", c.queued.Load())
+	}
+}

@@ -115,21 +115,8 @@ func (s *Server) runLog(f *os.File, run *logRun, fetch bool, ready chan<- error)
 			s.log.Warn("client log: close failed", "file", run.name, "err", err)
 		}
 	}
-	id := s.nextWatch.Add(1)
-	wq := &watchQ{ch: make(chan node.Event, s.cfg.WatchQueue), overflow: make(chan struct{})}
-	s.mu.Lock()
-	s.watches[id] = wq
-	s.node.AddWatch(node.WatchSpec{ID: id, MaxDepth: -1})
-	startTock := s.node.Tock()
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		if s.watches[id] == wq {
-			delete(s.watches, id)
-			s.node.RemoveWatch(id)
-		}
-		s.mu.Unlock()
-	}()
+	wq, startTock, remove := s.addWatch(node.WatchSpec{MaxDepth: -1})
+	defer remove()
 	w.Write(s.getState(&clientproto.Request{Flags: map[string]bool{"nodes": true, "known": true}}))
 	var sh shortener
 	if fetch {

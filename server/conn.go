@@ -146,6 +146,13 @@ func (c *conn) ackWrite(a ack) {
 		c.reply(a)
 		return
 	}
+	c.queueAck(a)
+}
+
+// queueAck hands a to the acker, counted in queued. Any goroutine may call it (a stream's
+// reply has no order to keep with the reader's writes): queued then never reads 0 while a
+// reply the reader queued is outstanding.
+func (c *conn) queueAck(a ack) {
 	c.queued.Add(1)
 	c.acks <- a
 }

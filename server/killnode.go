@@ -144,8 +144,8 @@ func (c *conn) killNode(ctx context.Context, q *clientproto.Request) {
 	if cl := s.cluster; cl != nil {
 		cl.kickHouse()
 	}
-	c.acks <- ack{seq: lseq, send: send, reply: clientproto.NewMsg(q.Seq).Uint("tock", tock).Bytes(),
+	c.queueAck(ack{seq: lseq, send: send, reply: clientproto.NewMsg(q.Seq).Uint("tock", tock).Bytes(),
 		errFn: func(err error) []byte {
 			return errReply(q.Seq, fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), tock)
-		}}
+		}})
 }

@@ -28,7 +28,9 @@ func (c *cluster) Send(us []*node.Update) {
 	c.events = append(c.events, us...)
 	if len(c.events) > maxInline {
 		// Only the head is announced now: keep the newest, not thousands of pointers.
-		c.events = append(c.events[:0], c.events[len(c.events)-1])
+		last := c.events[len(c.events)-1]
+		clear(c.events) // the backing array would otherwise keep the dropped ones alive
+		c.events = append(c.events[:0], last)
 		c.eventsOver = true
 	}
 	c.mu.Unlock()

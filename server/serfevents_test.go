@@ -47,6 +47,9 @@ func TestSendBoundsPendingEvents(t *testing.T) {
 	if len(c.events) != 1 || c.events[0] != us[len(us)-1] || !c.eventsOver {
 		t.Fatalf("after %d updates: %d pending, over %v; want the newest alone", len(us), len(c.events), c.eventsOver)
 	}
+	if held := c.events[1:cap(c.events)]; len(held) > 0 && held[0] != nil {
+		t.Fatal("the dropped updates are still referenced by the pending slice's backing array")
+	}
 }
 
 // BenchmarkAnnounce is the serf event build once per announceEvery: 3 updates fit inline; with

@@ -113,23 +113,31 @@ func (s *Server) routeLocked(ev node.Event) {
 	}
 }
 
-func (c *conn) watch(ctx context.Context, q *clientproto.Request, out *streamOut) {
-	s := c.s
+// addWatch registers a watch for spec (its ID is assigned here) and returns its queue, the
+// tock it starts after, and the function that removes it (a no-op once routeLocked has).
+func (s *Server) addWatch(spec node.WatchSpec) (wq *watchQ, startTock uint64, remove func()) {
 	id := s.nextWatch.Add(1)
-	wq := &watchQ{ch: make(chan node.Event, s.cfg.WatchQueue), overflow: make(chan struct{})}
+	spec.ID = id
+	wq = &watchQ{ch: make(chan node.Event, s.cfg.WatchQueue), overflow: make(chan struct{})}
 	s.mu.Lock()
 	s.watches[id] = wq
-	s.node.AddWatch(node.WatchSpec{ID: id, Path: q.Path, MinDepth: q.MinDepth, MaxDepth: q.MaxDepth})
-	startTock := s.node.Tock()
+	s.node.AddWatch(spec)
+	startTock = s.node.Tock()
 	s.mu.Unlock()
-	defer func() {
+	return wq, startTock, func() {
 		s.mu.Lock()
 		if s.watches[id] == wq {
 			delete(s.watches, id)
 			s.node.RemoveWatch(id)
 		}
 		s.mu.Unlock()
-	}()
+	}
+}
+
+func (c *conn) watch(ctx context.Context, q *clientproto.Request, out *streamOut) {
+	s := c.s
+	wq, startTock, remove := s.addWatch(node.WatchSpec{Path: q.Path, MinDepth: q.MinDepth, MaxDepth: q.MaxDepth})
+	defer remove()
 
 	out.state(ctx, clientproto.StateStart)
 	sh := shortener{base: len(q.Path)}
