@@ -7,14 +7,19 @@ import (
 )
 
 // children holds an entry's children in canonical order of their names (Compare), so that an
-// insert, a delete and a walk resumed at a name cost O(log n), and a walk never sorts. Most
-// directories are small: they are a sorted slice (8 bytes a child, looked up by binary
-// search). Above smallKids children they become a B-tree of the children (about 18 bytes a
-// child) with a map from name to child for lookups: a lookup in a B-tree of a million children
-// follows some 25 pointers to entries that are rarely in the CPU cache, the map about two.
-// A directory goes back to a slice below smallKids/4 children, so that one at the boundary
-// does not convert on every change.
+// insert, a delete and a walk resumed at a name cost O(log n), and a walk never sorts. It is
+// one pointer, nil for a leaf (most entries), so that a leaf does not pay for a directory's
+// fields. Most directories are small: they are a sorted slice (8 bytes a child, looked up by
+// binary search). Above smallKids children they become a B-tree of the children (about 18
+// bytes a child) with a hash index of them for lookups (kidIndex, 12-24 bytes a child): a
+// lookup in a B-tree of a million children follows some 25 pointers to entries that are
+// rarely in the CPU cache, the index about two. A directory goes back to a slice below
+// smallKids/4 children, so that one at the boundary does not convert on every change.
 type children struct {
+	p *kidSet
+}
+
+type kidSet struct {
 	small []*entry
 	big   *bigKids
 }
@@ -32,73 +37,88 @@ var kidsFree = btree.NewFreeListG[*entry](64)
 
 type bigKids struct {
 	t     *btree.BTreeG[*entry]
-	index map[Element]*entry
+	index kidIndex
 }
 
 func lessKid(a, b *entry) bool { return Compare(a.name, b.name) < 0 }
 
 func (k *children) len() int {
-	if k.big != nil {
-		return len(k.big.index)
+	switch {
+	case k.p == nil:
+		return 0
+	case k.p.big != nil:
+		return k.p.big.index.n
 	}
-	return len(k.small)
+	return len(k.p.small)
 }
 
 // search returns the index in the small slice of the first child not before name.
-func (k *children) search(name Element) (int, bool) {
-	return slices.BinarySearchFunc(k.small, name, func(c *entry, n Element) int { return Compare(c.name, n) })
+func (s *kidSet) search(name Element) (int, bool) {
+	return slices.BinarySearchFunc(s.small, name, func(c *entry, n Element) int { return Compare(c.name, n) })
 }
 
 func (k *children) get(name Element) *entry {
-	if k.big != nil {
-		return k.big.index[name]
+	s := k.p
+	if s == nil {
+		return nil
 	}
-	if i, ok := k.search(name); ok {
-		return k.small[i]
+	if s.big != nil {
+		return s.big.index.get(name)
+	}
+	if i, ok := s.search(name); ok {
+		return s.small[i]
 	}
 	return nil
 }
 
 // insert adds c, whose name is not a child yet.
 func (k *children) insert(c *entry) {
-	if b := k.big; b != nil {
+	if k.p == nil {
+		k.p = &kidSet{}
+	}
+	s := k.p
+	if b := s.big; b != nil {
 		b.t.ReplaceOrInsert(c)
-		b.index[c.name] = c
+		b.index.insert(c)
 		return
 	}
-	i, _ := k.search(c.name)
-	k.small = slices.Insert(k.small, i, c)
-	if len(k.small) > smallKids {
-		b := &bigKids{t: btree.NewWithFreeListG(kidsDegree, lessKid, kidsFree), index: make(map[Element]*entry, len(k.small))}
-		for _, x := range k.small {
+	i, _ := s.search(c.name)
+	s.small = slices.Insert(s.small, i, c)
+	if len(s.small) > smallKids {
+		b := &bigKids{t: btree.NewWithFreeListG(kidsDegree, lessKid, kidsFree)}
+		b.index.grow(len(s.small))
+		for _, x := range s.small {
 			b.t.ReplaceOrInsert(x)
-			b.index[x.name] = x
+			b.index.insert(x)
 		}
-		k.big, k.small = b, nil
+		s.big, s.small = b, nil
 	}
 }
 
 // remove deletes the child called name, if there is one.
 func (k *children) remove(name Element) {
-	if b := k.big; b != nil {
-		c := b.index[name]
+	s := k.p
+	if s == nil {
+		return
+	}
+	if b := s.big; b != nil {
+		c := b.index.remove(name)
 		if c == nil {
 			return
 		}
 		b.t.Delete(c)
-		delete(b.index, name)
-		if len(b.index) < smallKids/4 {
-			s := make([]*entry, 0, len(b.index))
-			b.t.Ascend(func(c *entry) bool { s = append(s, c); return true })
+		if b.index.n < smallKids/4 {
+			small := make([]*entry, 0, b.index.n)
+			b.t.Ascend(func(c *entry) bool { small = append(small, c); return true })
 			b.t.Clear(true)
-			k.big, k.small = nil, s
+			s.big, s.small = nil, small
 		}
 		return
 	}
-	if i, ok := k.search(name); ok {
-		k.small = slices.Delete(k.small, i, i+1)
-		if len(k.small) == 0 {
-			k.small = nil
+	if i, ok := s.search(name); ok {
+		s.small = slices.Delete(s.small, i, i+1)
+		if len(s.small) == 0 {
+			k.p = nil
 		}
 	}
 }
@@ -107,7 +127,11 @@ func (k *children) remove(name Element) {
 // (after from, if !inclusive; nil: from the first), until fn returns false; it returns false
 // if fn stopped it. fn must not add or remove children of this entry.
 func (k *children) ascend(from *Element, inclusive bool, fn func(*entry) bool) bool {
-	if b := k.big; b != nil {
+	s := k.p
+	if s == nil {
+		return true
+	}
+	if b := s.big; b != nil {
 		ok := true
 		var skip *entry // the child called from, when it is excluded
 		iter := func(c *entry) bool {
@@ -121,7 +145,7 @@ func (k *children) ascend(from *Element, inclusive bool, fn func(*entry) bool) b
 			b.t.Ascend(iter)
 			return ok
 		}
-		pivot := b.index[*from]
+		pivot := b.index.get(*from)
 		if pivot == nil {
 			pivot = &entry{name: *from}
 		} else if !inclusive {
@@ -133,11 +157,11 @@ func (k *children) ascend(from *Element, inclusive bool, fn func(*entry) bool) b
 	i := 0
 	if from != nil {
 		var found bool
-		if i, found = k.search(*from); found && !inclusive {
+		if i, found = s.search(*from); found && !inclusive {
 			i++
 		}
 	}
-	for _, c := range k.small[i:] {
+	for _, c := range s.small[i:] {
 		if !fn(c) {
 			return false
 		}

@@ -85,3 +85,64 @@ func BenchmarkChildrenInsertResume(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkChildrenLookup: a lookup by name in a big directory (every write does one per
+// path element), by the hash index the directory keeps (index), by a map from Element to
+// child (map, what the index replaced) and by the B-tree alone (btree), with the bytes each
+// spends per child beside the B-tree.
+func BenchmarkChildrenLookup(b *testing.B) {
+	for _, n := range []int{1000, 100000, 1000000} {
+		es := make([]*entry, n)
+		for i := range es {
+			es[i] = &entry{name: kidName(i)}
+		}
+		var k children
+		for _, e := range es {
+			k.insert(e)
+		}
+		for _, mode := range []string{"index", "map", "btree"} {
+			b.Run(fmt.Sprintf("n=%d/%s", n, mode), func(b *testing.B) {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				var get func(Element) *entry
+				var x kidIndex
+				var m map[Element]*entry
+				switch mode {
+				case "index":
+					for _, e := range es {
+						x.insert(e)
+					}
+					get = x.get
+				case "map":
+					m = make(map[Element]*entry)
+					for _, e := range es {
+						m[e.name] = e
+					}
+					get = func(name Element) *entry { return m[name] }
+				case "btree":
+					get = func(name Element) *entry { c, _ := k.p.big.t.Get(&entry{name: name}); return c }
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				rng := newRng(1)
+				names := make([]Element, 4096)
+				for i := range names {
+					names[i] = kidName(rng.IntN(n))
+				}
+				cpu0 := cpuTime()
+				i := 0
+				for b.Loop() {
+					if get(names[i&4095]) == nil {
+						b.Fatal("not found")
+					}
+					i++
+				}
+				b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(n), "bytes/child")
+				runtime.KeepAlive(m)
+				runtime.KeepAlive(&x)
+			})
+		}
+	}
+}
