@@ -41,7 +41,7 @@ type originState struct {
 	known   RangeSet
 	highest uint64
 	// current maps a tick to the entries whose current version it wrote (linked by entry.same).
-	current map[uint64]*entry
+	current tickIndex
 	// forgotten: the origin was forgotten (see Forget); its updates are ignored.
 	forgotten bool
 }
@@ -141,7 +141,7 @@ func (n *Node) originOf(name string) *originState {
 		if f := n.forgotten[name]; f != nil {
 			return f
 		}
-		o = &originState{name: name, current: make(map[uint64]*entry)}
+		o = &originState{name: name}
 		n.origins[name] = o
 	}
 	return o
@@ -205,8 +205,8 @@ func (n *Node) set(e *entry, p Path, o *originState, tick, tock uint64, op *Op) 
 	}
 	e.origin, e.tick, e.tock = o, tick, tock
 	e.prev = op.Chain
-	e.setSame(o.current[tick])
-	o.current[tick] = e
+	e.setSame(o.current.get(tick))
+	o.current.set(tick, e)
 	if e.live() {
 		n.live++
 		delete(n.tombs, e)
@@ -228,12 +228,12 @@ func (n *Node) unindex(e *entry) {
 	if o == nil {
 		return
 	}
-	first := o.current[e.tick]
+	first := o.current.get(e.tick)
 	if first == e {
 		if e.same() == nil {
-			delete(o.current, e.tick)
+			o.current.del(e.tick)
 		} else {
-			o.current[e.tick] = e.same()
+			o.current.set(e.tick, e.same())
 		}
 	} else {
 		for x := first; x != nil; x = x.same() {
@@ -409,13 +409,10 @@ func (n *Node) Serve(origin string, want RangeSet, max, maxBytes int) (ups []*Up
 	for _, r := range have.Ranges() {
 		// A range longer than the origin's current ticks (settled or superseded ticks, up to
 		// 2^32 of them) is walked through those ticks, not tick by tick under the lock.
-		ticks := o.currentIn(r)
+		ticks := o.current.ticksIn(r.Start, r.End)
 		next := r.Start // ticks below next are served or marked superseded
 		for _, t := range ticks {
-			first := o.current[t]
-			if first == nil {
-				continue
-			}
+			first := o.current.get(t)
 			superseded.AddRange(next, t)
 			next = t + 1
 			if (max > 0 && len(ups) >= max) || (maxBytes > 0 && size >= maxBytes) {
@@ -431,25 +428,6 @@ func (n *Node) Serve(origin string, want RangeSet, max, maxBytes int) (ups []*Up
 		superseded.AddRange(next, r.End)
 	}
 	return ups, superseded
-}
-
-// currentIn returns, ascending, the ticks of r to look up in o.current: all of them for a short
-// range, else those o.current holds.
-func (o *originState) currentIn(r Range) []uint64 {
-	var ts []uint64
-	if r.End-r.Start <= uint64(len(o.current)) {
-		for t := r.Start; t < r.End; t++ {
-			ts = append(ts, t)
-		}
-		return ts
-	}
-	for t := range o.current {
-		if t >= r.Start && t < r.End {
-			ts = append(ts, t)
-		}
-	}
-	slices.Sort(ts)
-	return ts
 }
 
 // op returns e's current version as an op.
@@ -479,10 +457,10 @@ func (n *Node) String() string {
 // ByTick returns an entry whose current version was written by (origin, tick).
 func (n *Node) ByTick(origin string, tick uint64) (Entry, bool) {
 	o := n.origins[origin]
-	if o == nil || o.current[tick] == nil {
+	if o == nil || o.current.get(tick) == nil {
 		return Entry{}, false
 	}
-	e := o.current[tick]
+	e := o.current.get(tick)
 	return e.view(e.path(), n.cfg.ChainLen), true
 }
 

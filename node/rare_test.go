@@ -21,7 +21,7 @@ func checkRare(t *testing.T, n *Node) {
 		}
 	}
 	for _, o := range n.origins {
-		for tick, first := range o.current {
+		for tick, first := range o.current.all() {
 			for e := first; e != nil; e = e.same() {
 				if seen[e] || e.origin != o || e.tick != tick || !e.has {
 					t.Fatalf("%v in the list of (%s, %d): seen %v, origin %v tick %d has %v", e.path(), o.name, tick, seen[e], e.origin.name, e.tick, e.has)

@@ -37,7 +37,7 @@ func serveNaive(n *Node, origin string, want RangeSet, max int) ([]uint64, Range
 	var sup RangeSet
 	for _, r := range want.Intersect(o.known).Ranges() {
 		for t := r.Start; t < r.End; t++ {
-			if o.current[t] == nil {
+			if o.current.get(t) == nil {
 				sup.Add(t)
 				continue
 			}

@@ -1,0 +1,125 @@
+package node
+
+import (
+	"iter"
+	"math/bits"
+	"slices"
+)
+
+// tickIndex maps an origin's ticks to the first entry whose current version each wrote (the
+// others follow by entry.same). An origin's ticks are dense (1, 2, 3, ...), so it keeps them
+// in pages of 64 consecutive ticks: a bitmap of the ticks held and their entries packed in
+// tick order. A page full of current ticks costs about 9 bytes a tick (its 512-byte array, the
+// page and its map slot), where a map from tick to entry spends 16 to 37 (a 17-byte slot at
+// 7/8 to 7/16 load). A page holding one tick (the others superseded by later writes) costs
+// about 70: an origin whose writes mostly replace its own recent ones pays more than a map
+// would, but such an origin holds few current ticks.
+type tickIndex struct {
+	pages map[uint64]*tickPage // by tick / 64
+	n     int                  // ticks held
+}
+
+type tickPage struct {
+	bits uint64   // bit t%64: tick t is held
+	ents []*entry // the entries of the ticks held, in tick order
+}
+
+// rank is the index in p.ents of the tick at bit b (held or not).
+func (p *tickPage) rank(b uint) int { return bits.OnesCount64(p.bits & (1<<b - 1)) }
+
+func (x *tickIndex) len() int { return x.n }
+
+func (x *tickIndex) get(t uint64) *entry {
+	p := x.pages[t/64]
+	if p == nil || p.bits&(1<<(t%64)) == 0 {
+		return nil
+	}
+	return p.ents[p.rank(uint(t%64))]
+}
+
+// set makes e (not nil) the first entry of tick t.
+func (x *tickIndex) set(t uint64, e *entry) {
+	if x.pages == nil {
+		x.pages = make(map[uint64]*tickPage)
+	}
+	p := x.pages[t/64]
+	if p == nil {
+		p = &tickPage{}
+		x.pages[t/64] = p
+	}
+	b := uint(t % 64)
+	i := p.rank(b)
+	if p.bits&(1<<b) != 0 {
+		p.ents[i] = e
+		return
+	}
+	p.bits |= 1 << b
+	p.ents = slices.Insert(p.ents, i, e)
+	x.n++
+}
+
+// del drops tick t, if it is held.
+func (x *tickIndex) del(t uint64) {
+	p := x.pages[t/64]
+	b := uint(t % 64)
+	if p == nil || p.bits&(1<<b) == 0 {
+		return
+	}
+	p.ents = slices.Delete(p.ents, p.rank(b), p.rank(b)+1)
+	p.bits &^= 1 << b
+	x.n--
+	switch {
+	case p.bits == 0:
+		delete(x.pages, t/64)
+	case cap(p.ents) >= 16 && len(p.ents) <= cap(p.ents)/4: // most of the page was superseded
+		p.ents = slices.Clone(p.ents)
+	}
+}
+
+// ticksIn returns, ascending, the ticks of [start, end) held: page by page for a range of
+// few pages, else through the pages held (a range may span 2^32 ticks settled or superseded).
+func (x *tickIndex) ticksIn(start, end uint64) []uint64 {
+	if start >= end || x.n == 0 {
+		return nil
+	}
+	first, last := start/64, (end-1)/64
+	var keys []uint64
+	if last-first < uint64(len(x.pages)) {
+		for k := first; k <= last; k++ {
+			if x.pages[k] != nil {
+				keys = append(keys, k)
+			}
+		}
+	} else {
+		for k := range x.pages {
+			if k >= first && k <= last {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+	}
+	var ts []uint64
+	for _, k := range keys {
+		for m := x.pages[k].bits; m != 0; m &= m - 1 {
+			if t := k*64 + uint64(bits.TrailingZeros64(m)); t >= start && t < end {
+				ts = append(ts, t)
+			}
+		}
+	}
+	return ts
+}
+
+// all yields every tick held and its first entry, in no particular order.
+func (x *tickIndex) all() iter.Seq2[uint64, *entry] {
+	return func(yield func(uint64, *entry) bool) {
+		for k, p := range x.pages {
+			i := 0
+			for m := p.bits; m != 0; m &= m - 1 {
+				if !yield(k*64+uint64(bits.TrailingZeros64(m)), p.ents[i]) {
+					return
+				}
+				i++
+			}
+		}
+	}
+}
