@@ -40,7 +40,7 @@ type bigKids struct {
 	index kidIndex
 }
 
-func lessKid(a, b *entry) bool { return Compare(a.name, b.name) < 0 }
+func lessKid(a, b *entry) bool { return Compare(a.name(), b.name()) < 0 }
 
 func (k *children) len() int {
 	switch {
@@ -54,7 +54,7 @@ func (k *children) len() int {
 
 // search returns the index in the small slice of the first child not before name.
 func (s *kidSet) search(name Element) (int, bool) {
-	return slices.BinarySearchFunc(s.small, name, func(c *entry, n Element) int { return Compare(c.name, n) })
+	return slices.BinarySearchFunc(s.small, name, func(c *entry, n Element) int { return Compare(c.name(), n) })
 }
 
 func (k *children) get(name Element) *entry {
@@ -82,7 +82,7 @@ func (k *children) insert(c *entry) {
 		b.index.insert(c)
 		return
 	}
-	i, _ := s.search(c.name)
+	i, _ := s.search(c.name())
 	s.small = slices.Insert(s.small, i, c)
 	if len(s.small) > smallKids {
 		b := &bigKids{t: btree.NewWithFreeListG(kidsDegree, lessKid, kidsFree)}
@@ -147,7 +147,7 @@ func (k *children) ascend(from *Element, inclusive bool, fn func(*entry) bool) b
 		}
 		pivot := b.index.get(*from)
 		if pivot == nil {
-			pivot = &entry{name: *from}
+			pivot = newEntry(*from, nil)
 		} else if !inclusive {
 			skip = pivot
 		}

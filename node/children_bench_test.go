@@ -37,7 +37,7 @@ func BenchmarkChildrenBytes(b *testing.B) {
 				dirs := max(1, 200000/size)
 				es := make([]entry, dirs*size)
 				for i := range es {
-					es[i].name = kidName(i % size)
+					es[i] = *newEntry(kidName(i%size), nil)
 				}
 				kids := make([]children, dirs)
 				var before, after runtime.MemStats
@@ -68,10 +68,10 @@ func BenchmarkChildrenInsertResume(b *testing.B) {
 		b.Run(fmt.Sprint("n=", n), func(b *testing.B) {
 			var k children
 			for i := range n {
-				k.insert(&entry{name: kidName(i)})
+				k.insert(newEntry(kidName(i), nil))
 			}
 			rng := newRng(1)
-			fresh := &entry{name: String("new")}
+			fresh := newEntry(String("new"), nil)
 			// CPU time is less disturbed than wall time by other load on the machine.
 			cpu0 := cpuTime()
 			for b.Loop() {
@@ -79,7 +79,7 @@ func BenchmarkChildrenInsertResume(b *testing.B) {
 				from := kidName(rng.IntN(n))
 				seen := 0
 				k.ascend(&from, false, func(*entry) bool { seen++; return seen < 16 })
-				k.remove(fresh.name)
+				k.remove(fresh.name())
 			}
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
@@ -94,7 +94,7 @@ func BenchmarkChildrenLookup(b *testing.B) {
 	for _, n := range []int{1000, 100000, 1000000} {
 		es := make([]*entry, n)
 		for i := range es {
-			es[i] = &entry{name: kidName(i)}
+			es[i] = newEntry(kidName(i), nil)
 		}
 		var k children
 		for _, e := range es {
@@ -117,11 +117,11 @@ func BenchmarkChildrenLookup(b *testing.B) {
 				case "map":
 					m = make(map[Element]*entry)
 					for _, e := range es {
-						m[e.name] = e
+						m[e.name()] = e
 					}
 					get = func(name Element) *entry { return m[name] }
 				case "btree":
-					get = func(name Element) *entry { c, _ := k.p.big.t.Get(&entry{name: name}); return c }
+					get = func(name Element) *entry { c, _ := k.p.big.t.Get(newEntry(name, nil)); return c }
 				}
 				runtime.GC()
 				runtime.ReadMemStats(&after)

@@ -17,7 +17,7 @@ func withSmallKids(t *testing.T, max int, f func(t *testing.T)) {
 
 func kidNames(k *children, from *Element, inclusive bool) []Element {
 	var out []Element
-	k.ascend(from, inclusive, func(c *entry) bool { out = append(out, c.name); return true })
+	k.ascend(from, inclusive, func(c *entry) bool { out = append(out, c.name()); return true })
 	return out
 }
 
@@ -43,7 +43,7 @@ func TestChildrenMatchSortedReference(t *testing.T) {
 					// Grow for the first half, then mostly shrink, to cross both conversions.
 					if grow := step < 2000; (grow && rng.IntN(4) > 0) || (!grow && rng.IntN(4) == 0) {
 						if !found {
-							k.insert(&entry{name: name})
+							k.insert(newEntry(name, nil))
 							ref = slices.Insert(ref, i, name)
 						}
 					} else {
@@ -71,7 +71,7 @@ func checkChildren(t *testing.T, k *children, ref, pool []Element) {
 	}
 	for _, name := range pool {
 		i, found := slices.BinarySearchFunc(ref, name, Compare)
-		if c := k.get(name); (c != nil) != found || (c != nil && c.name != name) {
+		if c := k.get(name); (c != nil) != found || (c != nil && c.name() != name) {
 			t.Fatalf("get %v = %v, present %v", name, c, found)
 		}
 		j := i
@@ -93,7 +93,7 @@ func TestChildrenAscendStop(t *testing.T) {
 		withSmallKids(t, max, func(t *testing.T) {
 			var k children
 			for i := range 10 {
-				k.insert(&entry{name: Int(int64(i))})
+				k.insert(newEntry(Int(int64(i)), nil))
 			}
 			var seen int
 			from := Int(3)

@@ -24,7 +24,7 @@ func (n *Node) DigestChildren(p Path, after *Element, limit int) (own [2]uint64,
 		if limit > 0 && len(kids) >= limit {
 			return false
 		}
-		kids = append(kids, ChildDigest{Name: c.name, Digest: c.subDigest(), Leaf: c.kids.len() == 0})
+		kids = append(kids, ChildDigest{Name: c.name(), Digest: c.subDigest(), Leaf: c.kids.len() == 0})
 		return true
 	})
 	return own, kids, more

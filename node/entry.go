@@ -8,19 +8,35 @@ import (
 // entry is one node of the tree. An entry that was never written (has == false) only holds
 // children or watches; it is removed once it holds neither.
 type entry struct {
-	name   Element
+	// The name, an Element held field by field (see name), so that its kind and flags share a
+	// word with has and deleted: as an Element, its 5 bytes of padding and the entry's 6 would
+	// take the entry from the 144-byte size class to the 160-byte one.
+	nameStr  string
+	nameNum  uint64
+	nameKind Kind
+	nameBig  bool
+	nameHuge bool
+	has      bool // written at least once: a value or a tombstone
+	deleted  bool
+
 	parent *entry
 	kids   children
+	value  []byte
+	origin *originState
+	tick   uint64
+	tock   uint64
+	prev   Chain  // chain of the version this one replaced (the op's chain)
+	hash   digest // of this entry when live, else zero
+	x      *rare  // nil for most entries
+}
 
-	has     bool // written at least once: a value or a tombstone
-	deleted bool
-	value   []byte
-	origin  *originState
-	tick    uint64
-	tock    uint64
-	prev    Chain  // chain of the version this one replaced (the op's chain)
-	hash    digest // of this entry when live, else zero
-	x       *rare  // nil for most entries
+func newEntry(name Element, parent *entry) *entry {
+	return &entry{nameStr: name.str, nameNum: name.num, nameKind: name.kind, nameBig: name.big, nameHuge: name.huge, parent: parent}
+}
+
+// name returns the entry's name in its parent.
+func (e *entry) name() Element {
+	return Element{kind: e.nameKind, big: e.nameBig, huge: e.nameHuge, num: e.nameNum, str: e.nameStr}
 }
 
 // rare holds what few entries need, so that the common entry (a leaf with no watch, the only
@@ -103,7 +119,7 @@ func (e *entry) path() Path {
 	p := make(Path, n)
 	for x := e; x.parent != nil; x = x.parent {
 		n--
-		p[n] = x.name
+		p[n] = x.name()
 	}
 	return p
 }
@@ -112,7 +128,7 @@ func (e *entry) child(name Element, create bool) *entry {
 	if c := e.kids.get(name); c != nil || !create {
 		return c
 	}
-	c := &entry{name: name, parent: e}
+	c := newEntry(name, e)
 	e.kids.insert(c)
 	return c
 }
@@ -120,7 +136,7 @@ func (e *entry) child(name Element, create bool) *entry {
 // prune removes e and its ancestors while they hold nothing.
 func (e *entry) prune() {
 	for x := e; x.parent != nil && !x.has && x.kids.len() == 0 && len(x.watches()) == 0; x = x.parent {
-		x.parent.kids.remove(x.name)
+		x.parent.kids.remove(x.name())
 	}
 }
 

@@ -66,7 +66,7 @@ func (x *kidIndex) get(name Element) *entry {
 		switch t := x.tags[i]; {
 		case t == 0:
 			return nil
-		case t == tag && x.slots[i].name == name:
+		case t == tag && x.slots[i].name() == name:
 			return x.slots[i]
 		}
 	}
@@ -77,7 +77,7 @@ func (x *kidIndex) insert(c *entry) {
 	if (x.n+1)*4 > len(x.slots)*3 {
 		x.grow(x.n + 1)
 	}
-	h := hashName(c.name)
+	h := hashName(c.name())
 	mask := uint64(len(x.slots) - 1)
 	i := h & mask
 	for x.tags[i] != 0 {
@@ -96,7 +96,7 @@ func (x *kidIndex) remove(name Element) *entry {
 	mask := uint64(len(x.slots) - 1)
 	tag := kidTag(h)
 	i := h & mask
-	for x.tags[i] != tag || x.slots[i].name != name {
+	for x.tags[i] != tag || x.slots[i].name() != name {
 		if x.tags[i] == 0 {
 			return nil
 		}
@@ -106,7 +106,7 @@ func (x *kidIndex) remove(name Element) *entry {
 	// Backward shift: move each later member of the run whose home slot is not between the
 	// hole and it into the hole, until the run ends.
 	for j := (i + 1) & mask; x.tags[j] != 0; j = (j + 1) & mask {
-		home := hashName(x.slots[j].name) & mask
+		home := hashName(x.slots[j].name()) & mask
 		if (j-home)&mask >= (j-i)&mask {
 			x.tags[i], x.slots[i] = x.tags[j], x.slots[j]
 			i = j

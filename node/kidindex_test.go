@@ -29,7 +29,7 @@ func TestKidIndexMatchesMap(t *testing.T) {
 				grow := (step/3000)%2 == 0
 				if (grow && rng.IntN(5) > 0) || (!grow && rng.IntN(5) == 0) {
 					if ref[name] == nil {
-						c := &entry{name: name}
+						c := newEntry(name, nil)
 						x.insert(c)
 						ref[name] = c
 					}
@@ -58,12 +58,12 @@ func TestKidIndexShrinks(t *testing.T) {
 	var x kidIndex
 	es := make([]entry, 10000)
 	for i := range es {
-		es[i].name = kidName(i)
+		es[i] = *newEntry(kidName(i), nil)
 		x.insert(&es[i])
 	}
 	big := len(x.slots)
 	for i := 100; i < len(es); i++ {
-		if x.remove(es[i].name) != &es[i] {
+		if x.remove(es[i].name()) != &es[i] {
 			t.Fatalf("remove %d", i)
 		}
 	}
@@ -71,7 +71,7 @@ func TestKidIndexShrinks(t *testing.T) {
 		t.Fatalf("table %d slots for %d children (was %d)", len(x.slots), x.n, big)
 	}
 	for i := range 100 {
-		if x.get(es[i].name) != &es[i] {
+		if x.get(es[i].name()) != &es[i] {
 			t.Fatalf("lost %d", i)
 		}
 	}

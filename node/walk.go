@@ -49,7 +49,7 @@ func walk(e *entry, p Path, depth int, o *WalkOptions, fn func(*entry, Path) boo
 		from = &o.After[len(p)]
 	}
 	return e.kids.ascend(from, true, func(c *entry) bool {
-		return walk(c, append(p, c.name), depth+1, o, fn)
+		return walk(c, append(p, c.name()), depth+1, o, fn)
 	})
 }
 
@@ -64,7 +64,7 @@ func (n *Node) Children(p Path) []Element {
 		// Listed only if something live is at or below it: inner nodes kept alive by a watch,
 		// or holding only tombstones, are not children a client can see.
 		if c.subDigest() != (digest{}) {
-			out = append(out, c.name)
+			out = append(out, c.name())
 		}
 		return true
 	})
