@@ -40,7 +40,14 @@ type bigKids struct {
 	index kidIndex
 }
 
-func lessKid(a, b *entry) bool { return Compare(a.name(), b.name()) < 0 }
+// lessKid orders children for the B-tree. Most names are strings: those compare without
+// building the Elements (a B-tree insert compares some 20 names in a big directory).
+func lessKid(a, b *entry) bool {
+	if a.nameKind == KindString && b.nameKind == KindString {
+		return a.nameStr < b.nameStr
+	}
+	return Compare(a.name(), b.name()) < 0
+}
 
 func (k *children) len() int {
 	switch {
