@@ -57,6 +57,20 @@ func Narrow(a, b Tree, maxVisits, maxLeaves int) ([]Leaf, error) {
 	return leaves, nil
 }
 
+// Pairs returns the pairs of members (indexes into vs) whose trees anti-entropy compares: each
+// member whose digest differs from that of the first member of its digest version (DigestRef),
+// with that member. Members of different versions are never paired: their digests differ
+// whatever they hold.
+func Pairs(vs []Vector) [][2]int {
+	var out [][2]int
+	for i, v := range vs {
+		if j := DigestRef(vs, i); j != i && v.Digest != vs[j].Digest {
+			out = append(out, [2]int{j, i})
+		}
+	}
+	return out
+}
+
 // DiffChildren merges two members' children lists of one path (each in canonical order, as
 // node.DigestChildren returns them) and returns the children whose subtree digests differ, a
 // child missing on one side counting as digest zero. Leaf is set when the child has no

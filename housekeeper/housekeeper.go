@@ -44,8 +44,11 @@ type Vector struct {
 	Known   map[string]node.RangeSet
 	Highest map[string]uint64
 	Digest  [2]uint64
-	Purge   map[string]uint64
-	Tock    uint64
+	// DigestVersion is the entry hash Digest was made with (node.DigestVersion): digests of
+	// different versions are never compared.
+	DigestVersion uint64
+	Purge         map[string]uint64
+	Tock          uint64
 	// Forgotten lists the origins the member forgot: they are left out of repairs and
 	// watermarks, and announced again to members that still report them.
 	Forgotten []string
@@ -105,10 +108,11 @@ func Plan(vs []Vector) []Repair {
 	return out
 }
 
-// Converged reports whether every member knows the same ticks and holds the same tree.
+// Converged reports whether every member knows the same ticks and holds the same tree. During
+// a rolling upgrade only the digests of members hashing alike are compared (DigestRef).
 func Converged(vs []Vector) bool {
-	for _, v := range vs[min(1, len(vs)):] {
-		if v.Digest != vs[0].Digest || len(v.Known) != len(vs[0].Known) {
+	for i, v := range vs {
+		if v.Digest != vs[DigestRef(vs, i)].Digest || len(v.Known) != len(vs[0].Known) {
 			return false
 		}
 		for o, rs := range vs[0].Known {
@@ -118,6 +122,17 @@ func Converged(vs []Vector) bool {
 		}
 	}
 	return true
+}
+
+// DigestRef returns the index of the first member of vs whose digest version is that of vs[i]:
+// the member vs[i]'s digest is compared with (i itself when it is the first).
+func DigestRef(vs []Vector, i int) int {
+	for j := range i {
+		if vs[j].DigestVersion == vs[i].DigestVersion {
+			return j
+		}
+	}
+	return i
 }
 
 // Heads returns the highest tick of each origin any member has heard of.

@@ -19,9 +19,10 @@ func (r *Reader) Updates(limit int) ([]*Update, error) {
 		return nil, wireErr("%d updates, at most %d", n, limit)
 	}
 	r.batch = true
-	defer func() { r.batch, r.ups, r.ops, r.elems = false, nil, nil, nil }()
+	defer func() { r.batch, r.left, r.ups, r.ops, r.elems = false, 0, nil, nil, nil }()
 	out := make([]*Update, 0, min(n, 1024))
 	for i := range n {
+		r.left = n - i
 		if len(r.ups) == 0 {
 			// An update takes 8 bytes at least; n was checked against the bytes left.
 			r.ups = make([]Update, min(n-i, batchBlock, r.Len()/8+1))
@@ -37,22 +38,28 @@ func (r *Reader) Updates(limit int) ([]*Update, error) {
 }
 
 // opBlock returns an empty op list with room for n ops, from the batch's block if they fit.
+// A new block has room for an op per update left (most updates hold one), not for all the
+// ops the bytes left could hold: a block is kept whole while any of its ops is.
 func (r *Reader) opBlock(n int) []Op {
 	if n > batchBlock/4 {
 		return make([]Op, 0, n)
 	}
 	if cap(r.ops)-len(r.ops) < n {
-		r.ops = make([]Op, 0, min(batchBlock, max(n, r.Len()/minOpSize)))
+		r.ops = make([]Op, 0, min(batchBlock, max(n, min(r.left, r.Len()/minOpSize))))
 	}
 	k := len(r.ops)
 	r.ops = r.ops[:k+n]
 	return r.ops[k : k : k+n]
 }
 
-// elemBlock returns the free part of the batch's element block to decode a path into.
+// elemBlock returns the free part of the batch's element block to decode a path into. A new
+// block has room for a path as long as the last one (at least 2) per update left, bounded by
+// the bytes left (an element takes one at least); a longer path than the free part holds is
+// decoded into its own slice.
 func (r *Reader) elemBlock() Path {
-	if cap(r.elems)-len(r.elems) < 4 {
-		r.elems = make([]Element, 0, min(batchBlock, max(4, r.Len())))
+	per := max(2, len(r.last))
+	if cap(r.elems)-len(r.elems) < per {
+		r.elems = make([]Element, 0, min(batchBlock, max(4, min(r.left*per, r.Len()))))
 	}
 	return r.elems[len(r.elems):]
 }

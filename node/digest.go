@@ -1,5 +1,10 @@
 package node
 
+// DigestVersion names the entry hash the digests of this build are made with (entryHash).
+// Digests of different versions cannot be compared: the version travels with them
+// (docs/housekeeping.md). 1 is FNV-128a, which builds before the field had; 2 is XXH3-128.
+const DigestVersion = 2
+
 // ChildDigest is one child of a tree node with the digest of its subtree, for narrowing a
 // divergence between two nodes subtree by subtree.
 type ChildDigest struct {

@@ -2,7 +2,8 @@ package node
 
 import (
 	"encoding/binary"
-	"math/bits"
+
+	"github.com/zeebo/xxh3"
 )
 
 // entry is one node of the tree. An entry that was never written (has == false) only holds
@@ -160,34 +161,26 @@ func (e *entry) setHash(h digest) {
 	}
 }
 
-// entryHash hashes what identifies a live entry's content on every node alike: FNV-128a of
-// the path's, origin's and ticks' encoding and the value. It runs on every write and load, so
-// it encodes into stack buffers and hashes inline instead of through hash/fnv.
+// entryHash hashes what identifies a live entry's content on every node alike: XXH3-128 of
+// the path's, origin's and ticks' encoding and the value (hash version DigestVersion). It runs
+// on every write and load, so it encodes into a stack buffer and, when the value fits there
+// too, hashes in one call; the streaming hasher gives the same bits for a longer value.
 func entryHash(p Path, origin string, tick, tock uint64, value []byte) digest {
-	var pb, hb [192]byte
+	var pb, hb [512]byte
 	buf := appendPathVia(hb[:0], pb[:0], p)
 	buf = AppendString(buf, origin)
 	buf = binary.BigEndian.AppendUint64(buf, tick)
 	buf = binary.BigEndian.AppendUint64(buf, tock)
-	h := fnv128aInit
-	h.write(buf)
-	h.write(value)
-	return h
-}
-
-// FNV-128a (as hash/fnv's New128a): the offset basis, and the prime 2^88 + 0x13b split at 64 bits.
-var fnv128aInit = digest{0x6c62272e07bb0142, 0x62b821756295c58d}
-
-const fnv128PrimeLoMul = 0x13b // and d<<24 for the 2^88 part
-
-func (d *digest) write(b []byte) {
-	for _, c := range b {
-		d[1] ^= uint64(c)
-		// d *= prime, mod 2^128
-		hi, lo := bits.Mul64(fnv128PrimeLoMul, d[1])
-		hi += d[1]<<24 + fnv128PrimeLoMul*d[0]
-		d[0], d[1] = hi, lo
+	var h xxh3.Uint128
+	if len(buf)+len(value) <= len(hb) {
+		h = xxh3.Hash128(append(buf, value...))
+	} else {
+		var x xxh3.Hasher
+		x.Write(buf)
+		x.Write(value)
+		h = x.Sum128()
 	}
+	return digest{h.Hi, h.Lo}
 }
 
 // Entry is a read-only view of one entry, safe to keep after the node changes.

@@ -17,6 +17,7 @@ type Reader struct {
 	last   Path
 	// While batch (Updates), blocks the updates' structs, op lists and paths are carved from.
 	batch bool
+	left  int // updates of the batch not read yet, this one included: how big a block to cut
 	ups   []Update
 	ops   []Op
 	elems []Element

@@ -32,10 +32,13 @@ type aeSide struct {
 	peer  peerInfo
 	local bool
 	purge map[string]uint64 // its purge watermark at the round
+	// version is the entry hash of its digests: it is asked for digests of that version and
+	// compared only with a side of the same.
+	version uint64
 }
 
 func (c *cluster) side(v housekeeper.Vector) (aeSide, bool) {
-	sd := aeSide{c: c, name: v.Member, purge: v.Purge}
+	sd := aeSide{c: c, name: v.Member, purge: v.Purge, version: v.DigestVersion}
 	if v.Member == c.s.cfg.Name {
 		sd.local = true
 		return sd, true
@@ -47,7 +50,7 @@ func (c *cluster) side(v housekeeper.Vector) (aeSide, bool) {
 
 // digests returns the own hash of p and all its children with their digests, read in pages.
 func (sd aeSide) digests(ctx context.Context, p node.Path) ([2]uint64, []node.ChildDigest, error) {
-	q := wire.DigestReq{Path: p}
+	q := wire.DigestReq{Path: p, Version: sd.version}
 	var own [2]uint64
 	var all []node.ChildDigest
 	for {
@@ -65,6 +68,9 @@ func (sd aeSide) digests(ctx context.Context, p node.Path) ([2]uint64, []node.Ch
 			})
 			if err != nil {
 				return own, nil, err
+			}
+			if d.Version != sd.version { // restarted with another build since its vector
+				return own, nil, fmt.Errorf("%s: digests of version %d, want %d", sd.name, d.Version, sd.version)
 			}
 		}
 		own = d.Own
@@ -161,7 +167,7 @@ func (c *cluster) digestReply(q wire.DigestReq) wire.DigestReply {
 	c.s.mu.Lock()
 	own, kids, more := c.s.node.DigestChildren(q.Path, after, wire.MaxDigestChildren)
 	c.s.mu.Unlock()
-	return wire.DigestReply{Own: own, Children: kids, More: more}
+	return wire.DigestReply{Own: own, Children: kids, More: more, Version: node.DigestVersion}
 }
 
 // entriesReply answers an EntriesReq with one page, bounded by count and by the frame budget.
@@ -228,8 +234,9 @@ func (c *cluster) fixEntries(t byte, us []*node.Update) error {
 	return nil
 }
 
-// startAntiEntropy starts one pass (at most one at a time) comparing every member whose
-// digest differs from the first member's, when all know the same ticks.
+// startAntiEntropy starts one pass (at most one at a time) comparing the members
+// housekeeper.Pairs names (those of one digest version whose digests differ), when all know
+// the same ticks.
 func (c *cluster) startAntiEntropy(got []housekeeper.Vector) {
 	if len(got) < 2 || !sameKnown(got) || !c.antiEntropy.CompareAndSwap(false, true) {
 		return
@@ -240,15 +247,12 @@ func (c *cluster) startAntiEntropy(got []housekeeper.Vector) {
 		defer c.antiEntropy.Store(false)
 		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Minute)
 		defer cancel()
-		ref, ok := c.side(got[0])
-		if !ok {
-			return
-		}
-		for _, v := range got[1:] {
-			if v.Digest == got[0].Digest {
+		for _, pair := range housekeeper.Pairs(got) {
+			ref, ok := c.side(got[pair[0]])
+			if !ok {
 				continue
 			}
-			other, ok := c.side(v)
+			other, ok := c.side(got[pair[1]])
 			if !ok {
 				continue
 			}
@@ -359,6 +363,11 @@ func (c *cluster) handleMore(from wire.Hello, t byte, b []byte, r *peer.Replier)
 		q, err := wire.DecodeDigestReq(b)
 		if err != nil {
 			return err
+		}
+		if q.Version != node.DigestVersion {
+			// A member of another build compares digests of its own hash: these would differ
+			// everywhere. Refused without closing the connection; its pass ends here.
+			return r.Send(wire.MsgError, fmt.Appendf(nil, "digests of version %d asked, this node makes version %d", q.Version, node.DigestVersion))
 		}
 		return r.Send(wire.MsgDigestReply, c.digestReply(q).Append(nil))
 	case wire.MsgEntriesReq:

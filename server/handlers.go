@@ -381,6 +381,7 @@ func (s *Server) getState(q *clientproto.Request) []byte {
 		Uint("tick", n.Tick()).Uint("tock", n.Tock()).Uint("entries", uint64(n.Len())).Bool("ready", s.ready.Load())
 	d := n.Digest(nil)
 	m.Key("digest").Array(2).AppendUint(d[0]).AppendUint(d[1])
+	m.Uint("digest_version", node.DigestVersion)
 	if all || q.Flags["nodes"] {
 		h := n.Highest()
 		m.Key("nodes").Map(len(h))

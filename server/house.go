@@ -166,7 +166,7 @@ func (c *cluster) logSplit(members []string, converged bool) {
 
 func toHK(v wire.Vector) housekeeper.Vector {
 	return housekeeper.Vector{Member: v.Name, Origin: v.Origin, Known: v.Known, Highest: v.Highest, Digest: v.Digest, Purge: v.Purge,
-		Tock: v.Tock, Forgotten: v.Forgotten}
+		DigestVersion: v.DigestVersion, Tock: v.Tock, Forgotten: v.Forgotten}
 }
 
 // tell sends a one-way message to a member (or handles it here).

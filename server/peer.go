@@ -210,7 +210,7 @@ func (c *cluster) localVectorSeq() (wire.Vector, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return wire.Vector{Name: s.cfg.Name, Origin: s.node.Origin(), Known: s.node.Known(), Highest: s.node.Highest(),
-		Purge: s.node.PurgeWatermark(), Digest: s.node.Digest(nil), Tock: s.node.Tock(), Ready: ready,
+		Purge: s.node.PurgeWatermark(), Digest: s.node.Digest(nil), DigestVersion: node.DigestVersion, Tock: s.node.Tock(), Ready: ready,
 		Forgotten: s.node.Forgotten()}, s.logSeqLocked()
 }
 

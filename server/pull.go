@@ -23,9 +23,9 @@ func (s *Server) applyRemote(us []*node.Update, supOrigin string, sup node.Range
 			return fmt.Errorf("superseded ticks: %w", err)
 		}
 	}
+	s.node.ApplyBatch(us)
 	touched := map[string]bool{}
 	for _, u := range us {
-		s.node.Apply(u)
 		touched[u.Origin] = true
 	}
 	s.commitLocked()

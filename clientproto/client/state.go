@@ -17,10 +17,13 @@ type State struct {
 	Entries uint64
 	Ready   bool
 	Digest  [2]uint64
-	Known   map[string]node.RangeSet
-	Missing map[string]node.RangeSet
-	Highest map[string]uint64
-	Purge   map[string]uint64
+	// DigestVersion is the entry hash Digest was made with; 0 from a server that does not say
+	// (version 1). Digests of different versions do not compare.
+	DigestVersion uint64
+	Known         map[string]node.RangeSet
+	Missing       map[string]node.RangeSet
+	Highest       map[string]uint64
+	Purge         map[string]uint64
 	// Cluster fields, empty on a single node.
 	Housekeeper string
 	Converged   bool
@@ -71,6 +74,8 @@ func parseState(b []byte) (*State, error) {
 					st.Digest[1], err = r.Uint()
 				}
 			}
+		case "digest_version":
+			st.DigestVersion, err = r.Uint()
 		case "known":
 			st.Known, err = r.VectorMap()
 		case "missing":

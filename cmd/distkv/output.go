@@ -635,7 +635,11 @@ func writeStatus(w io.Writer, st orderedMap) {
 		}
 	}
 	if v, ok := field("digest"); ok {
-		fmt.Fprintf(w, "%-9s %s\n", "digest:", digestString(v))
+		ver := ""
+		if dv, ok := field("digest_version"); ok {
+			ver = " (hash v" + formatInline(dv) + ")"
+		}
+		fmt.Fprintf(w, "%-9s %s%s\n", "digest:", digestString(v), ver)
 	}
 	// Per origin: the highest tick heard of, the known ticks and the missing ones.
 	var origins []string

@@ -158,6 +158,12 @@ func TestStatusText(t *testing.T) {
 	if strings.Contains(out, "seq") {
 		t.Errorf("status shows seq:\n%s", out)
 	}
+	// A server that names its digest version: shown with the digest, not again below.
+	b.Reset()
+	writeStatus(&b, append(st, orderedMap{{"digest_version", int64(2)}}...))
+	if out := b.String(); !strings.Contains(out, "digest:   000000000000000100000000000000ff (hash v2)\n") || strings.Contains(out, "digest_version") {
+		t.Errorf("status with digest_version:\n%s", out)
+	}
 }
 
 func TestPercentile(t *testing.T) {

@@ -58,25 +58,30 @@ func readOrigins(r *node.Reader) ([]string, error) { return readArray(r, 0, (*no
 // pages (DigestReq.After).
 const MaxDigestChildren = 4096
 
-// DigestReq asks for the digests of the children of Path, after the child After if HasAfter.
+// DigestReq asks for the digests of the children of Path, after the child After if HasAfter,
+// made with the entry hash Version (node.DigestVersion; 1 when the field is absent).
 type DigestReq struct {
 	Path     node.Path
 	After    node.Element
 	HasAfter bool
+	Version  uint64
 }
 
-// Append encodes `[path, [after]|[]]`.
+// Append encodes `[path, [after]|[], version]`.
 func (q DigestReq) Append(b []byte) []byte {
-	b = node.AppendPath(node.AppendArrayLen(b, 2), q.Path)
+	b = node.AppendPath(node.AppendArrayLen(b, 3), q.Path)
 	if !q.HasAfter {
-		return node.AppendArrayLen(b, 0)
+		b = node.AppendArrayLen(b, 0)
+	} else {
+		b = node.AppendElement(node.AppendArrayLen(b, 1), q.After)
 	}
-	return node.AppendElement(node.AppendArrayLen(b, 1), q.After)
+	return node.AppendUint(b, q.Version)
 }
 
 func DecodeDigestReq(b []byte) (q DigestReq, err error) {
 	r := node.NewReader(b)
-	if err = fields(r, 2); err != nil {
+	nf, err := countFields(r, 2) // the version, 3rd, came later
+	if err != nil {
 		return q, err
 	}
 	if q.Path, err = r.Path(); err != nil {
@@ -95,31 +100,38 @@ func DecodeDigestReq(b []byte) (q DigestReq, err error) {
 			return q, err
 		}
 	}
-	return q, nil
+	q.Version = 1
+	if nf >= 3 {
+		q.Version, err = r.Uint()
+	}
+	return q, err
 }
 
 // DigestReply answers a DigestReq: the hash of the entry at the path itself (zero unless it
-// holds a live value), a page of children with their subtree digests, and whether more follow.
+// holds a live value), a page of children with their subtree digests, whether more follow,
+// and the entry hash they were made with (1 when the field is absent).
 type DigestReply struct {
 	Own      [2]uint64
 	Children []node.ChildDigest
 	More     bool
+	Version  uint64
 }
 
-// Append encodes `[[hi, lo], [[element, hi, lo, leaf]...], more]`.
+// Append encodes `[[hi, lo], [[element, hi, lo, leaf]...], more, version]`.
 func (d DigestReply) Append(b []byte) []byte {
-	b = appendDigest(node.AppendArrayLen(b, 3), d.Own)
+	b = appendDigest(node.AppendArrayLen(b, 4), d.Own)
 	b = appendArray(b, d.Children, func(b []byte, c node.ChildDigest) []byte {
 		b = node.AppendElement(node.AppendArrayLen(b, 4), c.Name)
 		b = node.AppendUint(node.AppendUint(b, c.Digest[0]), c.Digest[1])
 		return node.AppendBool(b, c.Leaf)
 	})
-	return node.AppendBool(b, d.More)
+	return node.AppendUint(node.AppendBool(b, d.More), d.Version)
 }
 
 func DecodeDigestReply(b []byte) (d DigestReply, err error) {
 	r := node.NewReader(b)
-	if err = fields(r, 3); err != nil {
+	nf, err := countFields(r, 3) // the version, 4th, came later
+	if err != nil {
 		return d, err
 	}
 	if d.Own, err = readDigest(r); err != nil {
@@ -144,7 +156,13 @@ func DecodeDigestReply(b []byte) (d DigestReply, err error) {
 	if err != nil {
 		return d, err
 	}
-	d.More, err = r.Bool()
+	if d.More, err = r.Bool(); err != nil {
+		return d, err
+	}
+	d.Version = 1
+	if nf >= 4 {
+		d.Version, err = r.Uint()
+	}
 	return d, err
 }
 

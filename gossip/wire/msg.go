@@ -71,6 +71,9 @@ type Vector struct {
 	// Forgotten lists the origins the member forgot (node.Forget), so that a node taking the
 	// state forgets them too instead of missing their ticks.
 	Forgotten []string
+	// DigestVersion is the entry hash Digest was made with (node.DigestVersion); a vector
+	// without the field comes from a build that hashed with version 1.
+	DigestVersion uint64
 }
 
 // Repair tells a member to pull ticks of an origin from a peer.
@@ -174,7 +177,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func (v Vector) Append(b []byte) []byte {
-	b = node.AppendArrayLen(b, 9)
+	b = node.AppendArrayLen(b, 10)
 	b = node.AppendString(node.AppendString(b, v.Name), v.Origin)
 	keys := sortedKeys(v.Known)
 	b = node.AppendMapLen(b, len(keys))
@@ -185,12 +188,13 @@ func (v Vector) Append(b []byte) []byte {
 	b = appendTicks(b, v.Purge)
 	b = node.AppendUint(appendDigest(b, v.Digest), v.Tock)
 	b = node.AppendBool(b, v.Ready)
-	return AppendOrigins(b, v.Forgotten)
+	b = AppendOrigins(b, v.Forgotten)
+	return node.AppendUint(b, v.DigestVersion)
 }
 
 func DecodeVector(b []byte) (v Vector, err error) {
 	r := node.NewReader(b)
-	n, err := countFields(r, 8) // forgotten, 9th, came later
+	n, err := countFields(r, 8) // forgotten, 9th, and the digest version, 10th, came later
 	if err != nil {
 		return v, err
 	}
@@ -215,10 +219,14 @@ func DecodeVector(b []byte) (v Vector, err error) {
 	if v.Tock, err = r.Uint(); err != nil {
 		return v, err
 	}
+	v.DigestVersion = 1
 	if v.Ready, err = r.Bool(); err != nil || n < 9 {
 		return v, err
 	}
-	v.Forgotten, err = readOrigins(r)
+	if v.Forgotten, err = readOrigins(r); err != nil || n < 10 {
+		return v, err
+	}
+	v.DigestVersion, err = r.Uint()
 	return v, err
 }
 

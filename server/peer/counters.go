@@ -28,8 +28,11 @@ func (c *Counters) out(body []byte) {
 }
 
 // readFrame is gossip.ReadFrame, counted.
-func (p *Plane) readFrame(br *bufio.Reader) (byte, []byte, error) {
-	t, b, err := gossip.ReadFrame(br, p.cfg.MaxFrame, nil)
+func (p *Plane) readFrame(br *bufio.Reader) (byte, []byte, error) { return p.readFrameInto(br, nil) }
+
+// readFrameInto is readFrame reading the body into buf's backing when it fits.
+func (p *Plane) readFrameInto(br *bufio.Reader, buf []byte) (byte, []byte, error) {
+	t, b, err := gossip.ReadFrame(br, p.cfg.MaxFrame, buf)
 	if err == nil {
 		p.cfg.Counters.in(b)
 	}

@@ -34,7 +34,9 @@ type Info struct {
 }
 
 // Handler answers the frames peers send. Handle is called from one goroutine per connection,
-// concurrently for different connections. It may write reply frames on r (nil for a message
+// concurrently for different connections. body is valid only until Handle returns: the
+// connection reads its next frame into the same buffer, so what Handle keeps it decodes (the
+// wire decoders copy). It may write reply frames on r (nil for a message
 // the server handles locally, see Plane.Tell); an error closes the connection after an Error
 // frame saying why.
 type Handler interface {
@@ -165,9 +167,10 @@ func (p *Plane) serveConn(conn net.Conn) {
 	if err != nil {
 		return
 	}
+	var buf []byte // one frame body at a time, reused: a push stream sends many alike
 	for {
 		conn.SetReadDeadline(time.Now().Add(p.cfg.IdleTimeout))
-		t, b, err := p.readFrame(br)
+		t, b, err := p.readFrameInto(br, buf)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				p.cfg.Logger.Debug("peer connection", "peer", hello.Name, "err", err)
@@ -179,8 +182,15 @@ func (p *Plane) serveConn(conn net.Conn) {
 			r.Send(wire.MsgError, []byte(err.Error()))
 			return
 		}
+		if cap(b) <= maxKeptFrame {
+			buf = b[:0]
+		}
 	}
 }
+
+// maxKeptFrame bounds the frame buffer an idle connection holds on to; a larger frame (a
+// state chunk, a big value) is read into a buffer of its own.
+const maxKeptFrame = 256 << 10
 
 // Replier writes reply frames on one connection.
 type Replier struct {
