@@ -81,4 +81,12 @@
 // later page of it but not an earlier one, Replay reports corruption, and
 // only an operator can decide to cut the log there (TruncateTorn with a
 // hand-made ReplayInfo). Under SyncAlways that window is one batch.
+//
+// # Preallocation
+//
+// Under SyncAlways the newest segment keeps up to a MiB of zeros past its
+// last record, so that a batch's fsync need not commit a new file size. They
+// are cut off before the segment stops being the newest and before a clean
+// close; after a crash they are a zero tail (ReplayInfo.ZeroTail), a torn
+// tail like any other that loses nothing.
 package eventlog

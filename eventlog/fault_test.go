@@ -148,7 +148,7 @@ func TestDiskFull(t *testing.T) {
 				appendWait(t, l, acked[i])
 			}
 			path := segmentPath(dir, 1)
-			good := fileSize(t, path)
+			good := dataEnd(t, path)
 
 			fsys.set(func() { fsys.full, fsys.truncErr = true, truncErr })
 			seqs, errs := appendAll(l, []string{"b0", "b1", "b2", "b3", "b4", "b5"})
@@ -161,7 +161,7 @@ func TestDiskFull(t *testing.T) {
 					t.Fatalf("b%d: Wait = %v, want ENOSPC naming the segment", i, err)
 				}
 			}
-			size := fileSize(t, path)
+			size := dataEnd(t, path)
 			if truncErr == nil && size != good {
 				t.Fatalf("segment is %d bytes after the failed writes, want %d: half a record left", size, good)
 			}
@@ -195,12 +195,12 @@ func TestFsyncFailure(t *testing.T) {
 	fsys := &faultFS{}
 	l := openLog(t, Config{Dir: dir, FS: fsys})
 	appendWait(t, l, "a")
-	good := fileSize(t, segmentPath(dir, 1))
+	good := dataEnd(t, segmentPath(dir, 1))
 	fsys.set(func() { fsys.syncErr = syscall.EIO })
 	if _, errs := appendAll(l, []string{"b0", "b1"}); !errors.Is(errs[0], syscall.EIO) || !errors.Is(errs[1], syscall.EIO) {
 		t.Fatalf("Wait errors = %v, want EIO", errs)
 	}
-	if size := fileSize(t, segmentPath(dir, 1)); size != good {
+	if size := dataEnd(t, segmentPath(dir, 1)); size != good {
 		t.Fatalf("segment is %d bytes, want %d: an unsynced batch was kept", size, good)
 	}
 	fsys.set(func() { fsys.syncErr = nil })

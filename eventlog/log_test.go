@@ -123,15 +123,23 @@ func TestReopenAndCleanClose(t *testing.T) {
 		t.Fatalf("reopened Segments() = %v, want [1 2]: a new segment", segs)
 	}
 	appendWait(t, l, "c")
-	// What a crash now leaves: everything, but no trailer.
+	// What a crash now leaves: everything, but no trailer, and the zeros SyncAlways
+	// preallocates: a zero tail, which TruncateTorn cuts.
 	crash := copyDir(t, dir)
-	if got, info := mustReplay(t, crash, 0); !slices.Equal(got, []string{"a", "b", "c"}) || info.CleanClose || info.TornTail {
+	got, info := mustReplay(t, crash, 0)
+	if !slices.Equal(got, []string{"a", "b", "c"}) || info.CleanClose || !info.TornTail || !info.ZeroTail {
 		t.Fatalf("crash image: %q, %+v", got, info)
+	}
+	if err := TruncateTorn(crash, info); err != nil {
+		t.Fatal(err)
+	}
+	if got, info := mustReplay(t, crash, 0); !slices.Equal(got, []string{"a", "b", "c"}) || info.TornTail {
+		t.Fatalf("crash image after TruncateTorn: %q, %+v", got, info)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got, info := mustReplay(t, dir, 0)
+	got, info = mustReplay(t, dir, 0)
 	if !slices.Equal(got, []string{"a", "b", "c"}) || !info.CleanClose || info.Segments != 2 || info.Records != 3 {
 		t.Fatalf("after second Close: %q, %+v", got, info)
 	}
@@ -340,5 +348,52 @@ func TestConcurrentAppendWait(t *testing.T) {
 	}
 	if !info.CleanClose || info.Segments < 2 {
 		t.Fatalf("info = %+v", info)
+	}
+}
+
+// TestPreallocate: under SyncAlways a batch goes into zero-filled space the
+// segment already holds, so its fsync need not commit a new file size; the
+// space is cut off again when the segment rolls and at Close, and a crash
+// leaves it as a zero tail.
+func TestPreallocate(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, Config{Dir: dir, SegmentSize: 4 << 10})
+	path := segmentPath(dir, 1)
+	size := fileSize(t, path)
+	if size != fileHeaderSize+4<<10 {
+		t.Fatalf("new segment is %d bytes, want its header and 4 KiB of zeros", size)
+	}
+	appendWait(t, l, "a")
+	if got := fileSize(t, path); got != size {
+		t.Fatalf("segment grew from %d to %d bytes for one small batch: not written into preallocated space", size, got)
+	}
+	var want []string
+	want = append(want, "a")
+	for i := 0; len(l.Segments()) < 3; i++ {
+		want = append(want, fmt.Sprintf("r%d-%s", i, strings.Repeat("x", 500)))
+		appendWait(t, l, want[len(want)-1])
+		segs := l.Segments()
+		p := segmentPath(dir, segs[len(segs)-1])
+		if end, size := dataEnd(t, p), fileSize(t, p); end < 4<<10 && size-end < 2<<10 {
+			t.Fatalf("segment %d: %d bytes of zeros ahead of its records, want at least half a chunk", segs[len(segs)-1], size-end)
+		}
+	}
+	segs := l.Segments()
+	for _, n := range segs[:len(segs)-1] {
+		p := segmentPath(dir, n)
+		if end, size := dataEnd(t, p), fileSize(t, p); end != size {
+			t.Fatalf("rolled segment %d is %d bytes, its records end at %d: preallocated space left", n, size, end)
+		}
+	}
+	got, info := mustReplay(t, copyDir(t, dir), 0)
+	if !slices.Equal(got, want) || !info.ZeroTail || info.TornSegment != segs[len(segs)-1] {
+		t.Fatalf("crash image: %d records, %+v; want %d and a zero tail in the newest segment", len(got), info, len(want))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, info = mustReplay(t, dir, 0)
+	if !slices.Equal(got, want) || !info.CleanClose || info.TornTail {
+		t.Fatalf("after Close: %d records, %+v; want %d, clean", len(got), info, len(want))
 	}
 }

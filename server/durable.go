@@ -151,7 +151,11 @@ func (st *store) restore() error {
 		return fmt.Errorf("server: replaying the event log: %w", err)
 	}
 	if info.TornTail {
-		s.log.Warn("event log had a torn tail; cut it", "segment", info.TornSegment, "offset", info.TornOffset)
+		if info.ZeroTail { // the space --fsync always preallocates, left by a crash: nothing lost
+			s.log.Info("event log ended in preallocated space; cut it", "segment", info.TornSegment, "offset", info.TornOffset)
+		} else {
+			s.log.Warn("event log had a torn tail; cut it", "segment", info.TornSegment, "offset", info.TornOffset)
+		}
 		if err := eventlog.TruncateTorn(filepath.Join(st.dir, logDir), info); err != nil {
 			return err
 		}
