@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 )
 
 // maxPending bounds the bytes appended but not yet taken by the writer;
@@ -47,7 +48,8 @@ type Log struct {
 
 // batch is a group of consecutive records written (and fsynced) together.
 type batch struct {
-	first, last uint64 // sequence numbers in buf; first == 0 when empty
+	first, last uint64    // sequence numbers in buf; first == 0 when empty
+	start       time.Time // first record's Append, with Config.Observe
 	buf         []byte
 	done        chan struct{} // closed once the batch is complete; err is set before
 	err         error
@@ -129,6 +131,9 @@ func (l *Log) Append(rec []byte) (uint64, error) {
 	b := l.cur
 	if b.first == 0 {
 		b.first = l.seq
+		if l.cfg.Observe != nil {
+			b.start = time.Now()
+		}
 	}
 	b.last = l.seq
 	b.buf = append(append(b.buf, h[:]...), rec...)

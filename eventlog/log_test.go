@@ -397,3 +397,34 @@ func TestPreallocate(t *testing.T) {
 		t.Fatalf("after Close: %d records, %+v; want %d, clean", len(got), info, len(want))
 	}
 }
+
+// TestObserve: every batch written is reported once, with its records and bytes.
+func TestObserve(t *testing.T) {
+	var mu sync.Mutex
+	var recs, bytes, batches int
+	l := openLog(t, Config{Dir: t.TempDir(), Observe: func(b BatchStats) {
+		mu.Lock()
+		defer mu.Unlock()
+		if b.Gather < 0 || b.Write <= 0 || b.Err != nil {
+			t.Errorf("batch %+v", b)
+		}
+		recs, bytes, batches = recs+b.Records, bytes+b.Bytes, batches+1
+	}})
+	want := 0
+	var payloads []string
+	for i := range 50 {
+		payloads = append(payloads, fmt.Sprintf("rec-%d", i))
+		want += recordHeaderSize + len(payloads[i])
+	}
+	if _, errs := appendAll(l, payloads); slices.ContainsFunc(errs, func(e error) bool { return e != nil }) {
+		t.Fatal(errs)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if recs != 50 || bytes != want || batches == 0 {
+		t.Fatalf("observed %d records, %d bytes in %d batches; want 50 and %d", recs, bytes, batches, want)
+	}
+}

@@ -107,6 +107,11 @@ func (l *Log) flush(forceSync bool) error {
 		}
 	}
 	start := l.w.off
+	var began time.Time
+	if l.cfg.Observe != nil {
+		began = time.Now()
+	}
+	size := len(b.buf)
 	err := l.write(b.buf)
 	var syncErr error
 	if err == nil && (forceSync || l.cfg.Sync == SyncAlways) {
@@ -125,6 +130,10 @@ func (l *Log) flush(forceSync bool) error {
 		l.logger.Error("eventlog: batch failed", "records", b.last-b.first+1, "err", err)
 	}
 	l.complete(b, err)
+	if l.cfg.Observe != nil {
+		l.cfg.Observe(BatchStats{Records: int(b.last - b.first + 1), Bytes: size,
+			Gather: began.Sub(b.start), Write: time.Since(began), Err: err})
+	}
 	if err == nil && l.cfg.Sync == SyncAlways {
 		l.prealloc() // after the waiters are woken: the next batch gathers meanwhile
 	}

@@ -180,7 +180,7 @@ func (st *store) restore() error {
 		return fmt.Errorf("server: data dir: %w", err)
 	}
 	cfg := eventlog.DefaultConfig(filepath.Join(st.dir, logDir))
-	cfg.Sync, cfg.Logger = st.policy, s.log
+	cfg.Sync, cfg.Logger, cfg.Observe = st.policy, s.log, s.met.batch
 	if s.cfg.LogFS != nil {
 		cfg.FS = s.cfg.LogFS
 	}
