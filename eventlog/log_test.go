@@ -428,3 +428,47 @@ func TestObserve(t *testing.T) {
 		t.Fatalf("observed %d records, %d bytes in %d batches; want 50 and %d", recs, bytes, batches, want)
 	}
 }
+
+// dsFS counts the fsyncs and fdatasyncs of segment files.
+type dsFS struct {
+	OSFS
+	mu         sync.Mutex
+	full, data int
+}
+
+type dsFile struct {
+	File
+	fs *dsFS
+}
+
+func (fsys *dsFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := fsys.OSFS.OpenFile(name, flag, perm)
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return dsFile{f, fsys}, nil
+}
+
+func (f dsFile) count(n *int) {
+	f.fs.mu.Lock()
+	*n++
+	f.fs.mu.Unlock()
+}
+
+func (f dsFile) Sync() error     { f.count(&f.fs.full); return f.File.Sync() }
+func (f dsFile) DataSync() error { f.count(&f.fs.data); return DataSync(f.File) }
+
+// TestBatchesDataSync: a batch is made durable with fdatasync where the FS has it (no inode
+// timestamps to commit); a new segment is fsynced in full.
+func TestBatchesDataSync(t *testing.T) {
+	fsys := &dsFS{}
+	l := openLog(t, Config{Dir: t.TempDir(), FS: fsys})
+	for i := range 3 {
+		appendWait(t, l, fmt.Sprint("r", i))
+	}
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	if fsys.data != 3 || fsys.full != 1 {
+		t.Fatalf("%d fdatasyncs and %d fsyncs, want 3 (the batches) and 1 (the new segment)", fsys.data, fsys.full)
+	}
+}

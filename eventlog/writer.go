@@ -115,7 +115,7 @@ func (l *Log) flush(forceSync bool) error {
 	err := l.write(b.buf)
 	var syncErr error
 	if err == nil && (forceSync || l.cfg.Sync == SyncAlways) {
-		syncErr = l.syncSegment()
+		syncErr = l.syncData()
 		if syncErr != nil && l.cfg.Sync == SyncAlways {
 			// After a failed fsync the batch may or may not reach the disk. Its
 			// waiters hear it failed, so a replay must not see it either.
@@ -277,6 +277,23 @@ func (l *Log) cut(off int64) error {
 	w.off = off
 	w.synced = min(w.synced, off)
 	w.zeroed = off
+	return nil
+}
+
+// syncData makes the batches written durable with fdatasync where the FS has
+// it: a batch in preallocated space needs no inode change on disk, and one
+// that grew the file has its size flushed too (fdatasync keeps what reading
+// the data back needs). Segment creation, rolls and the close use a full
+// fsync.
+func (l *Log) syncData() error {
+	w := &l.w
+	if w.synced == w.off {
+		return nil
+	}
+	if err := DataSync(w.f); err != nil {
+		return fmt.Errorf("eventlog: fsync segment %s: %w", w.path, err)
+	}
+	w.synced = w.off
 	return nil
 }
 

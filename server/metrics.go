@@ -134,9 +134,16 @@ type timedFile struct {
 	m *metrics
 }
 
-func (f timedFile) Sync() error {
+func (f timedFile) Sync() error { return f.timed(f.File.Sync) }
+
+// DataSync keeps the log's fdatasync (eventlog.DataSyncer) behind the timing.
+func (f timedFile) DataSync() error {
+	return f.timed(func() error { return eventlog.DataSync(f.File) })
+}
+
+func (f timedFile) timed(sync func() error) error {
 	start := time.Now()
-	err := f.File.Sync()
+	err := sync()
 	f.m.fsync.Observe(time.Since(start).Seconds())
 	if err != nil {
 		f.m.fsyncErrs.Inc()
