@@ -28,7 +28,7 @@ type Log struct {
 	closed   bool
 	seq      uint64    // last sequence number handed out
 	cur      *batch    // appended records the writer has not taken yet
-	inflight *batch    // the batch being written, or nil
+	inflight []*batch  // batches the writer took and has not completed, in order
 	doneSeq  uint64    // every record up to doneSeq has completed, well or not
 	failures []failure // completed records that failed, ascending, merged
 	spare    []byte    // a written batch's buffer, for the next batch
@@ -44,6 +44,7 @@ type Log struct {
 	exited chan struct{} // closed when the writer returns
 
 	w segment // owned by the writer goroutine
+	p pipe    // owned by the writer goroutine
 }
 
 // batch is a group of consecutive records written (and fsynced) together.
@@ -86,6 +87,7 @@ func Open(cfg Config) (*Log, error) {
 		wake:   make(chan struct{}, 1),
 		reqs:   make(chan request),
 		exited: make(chan struct{}),
+		p:      pipe{done: make(chan syncDone, maxSyncs)},
 	}
 	l.space.L = &l.mu
 	l.cur = l.newBatch()
@@ -162,8 +164,11 @@ func (l *Log) Wait(ctx context.Context, seq uint64) error {
 		return err
 	}
 	b := l.cur
-	if l.inflight != nil && seq <= l.inflight.last {
-		b = l.inflight
+	for _, in := range l.inflight {
+		if seq <= in.last {
+			b = in
+			break
+		}
 	}
 	l.mu.Unlock()
 	select {

@@ -58,14 +58,25 @@ func (l *Log) run() {
 		tick = t.C
 	}
 	for {
+		wake := l.wake
+		if l.cfg.Sync == SyncAlways && (l.p.syncing >= maxSyncs || l.p.failed != nil) {
+			wake = nil // a batch gathers until an fsync returns
+		}
 		select {
-		case <-l.wake:
-			l.flush(false) // the error went to the batch's waiters
+		case <-wake:
+			if l.cfg.Sync == SyncAlways {
+				l.writeBatch()
+			} else {
+				l.flush(false) // the error went to the batch's waiters
+			}
+		case r := <-l.p.done:
+			l.synced(r)
 		case <-tick:
 			if err := l.syncSegment(); err != nil {
 				l.logger.Error("eventlog: periodic fsync failed", "err", err)
 			}
 		case r := <-l.reqs:
+			l.drain() // the requests below write and fsync on their own
 			switch r.kind {
 			case reqSync:
 				r.reply <- result{err: l.flush(true)}
@@ -97,7 +108,7 @@ func (l *Log) flush(forceSync bool) error {
 		return nil
 	}
 	l.cur = l.newBatch()
-	l.inflight = b
+	l.inflight = append(l.inflight, b)
 	l.space.Broadcast()
 	l.mu.Unlock()
 
@@ -220,6 +231,9 @@ func (l *Log) trim() error {
 func (l *Log) complete(b *batch, err error) {
 	b.err = err
 	l.mu.Lock()
+	if len(l.inflight) == 0 || l.inflight[0] != b {
+		panic("eventlog: batches completed out of order")
+	}
 	l.doneSeq = b.last
 	if err != nil {
 		if n := len(l.failures); n > 0 && l.failures[n-1].last+1 == b.first {
@@ -228,7 +242,8 @@ func (l *Log) complete(b *batch, err error) {
 			l.failures = append(l.failures, failure{first: b.first, last: b.last, err: err})
 		}
 	}
-	l.inflight = nil
+	l.inflight[0] = nil
+	l.inflight = l.inflight[1:]
 	if cap(b.buf) <= maxSpare {
 		l.spare = b.buf[:0]
 	}
@@ -322,6 +337,7 @@ func (l *Log) roll() error {
 	if err != nil {
 		return err
 	}
+	l.closeSyncFiles()
 	if err := w.f.Close(); err != nil {
 		l.logger.Warn("eventlog: close segment", "segment", w.path, "err", err) // already fsynced
 	}
@@ -378,6 +394,7 @@ func (l *Log) shutdown() error {
 	if serr := l.trim(); err == nil {
 		err = serr
 	}
+	l.closeSyncFiles()
 	if cerr := l.w.f.Close(); err == nil {
 		err = cerr
 	}
