@@ -33,6 +33,14 @@
 // has room. Before the log moves to a new segment the old one is fsynced
 // whatever the policy, so only the newest segment can have a torn tail.
 //
+// Under SyncAlways the writer does not wait for a batch's fsync before it
+// writes the next batch and starts that one's fsync: up to two run at once,
+// each on a descriptor of its own (so that neither can consume a write-back
+// error the other must report). Batches still complete in order, a record
+// once an fsync that began after its write succeeded. After a failed fsync
+// the writer waits for the other one and then fails every batch not yet
+// complete, cutting the segment back before them.
+//
 // # On-disk format
 //
 // The log is a directory of segment files named by SegmentName

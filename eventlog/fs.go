@@ -19,7 +19,9 @@ type FS interface {
 	MkdirAll(path string, perm os.FileMode) error
 }
 
-// File is an open file of an FS. A Log uses each File from one goroutine.
+// File is an open file of an FS. A Log writes, seeks and truncates each File
+// from one goroutine; under SyncAlways it also fsyncs a segment through other
+// Files of it (opened O_RDONLY) while it writes.
 type File interface {
 	io.Writer
 	io.Seeker

@@ -46,9 +46,10 @@ const preallocChunk = 1 << 20
 // zeros is what preallocation writes.
 var zeros [64 << 10]byte
 
-// run is the writer goroutine: it owns l.w and does all appending I/O, so
-// Append never waits for the disk and every batch needs one write and at
-// most one fsync however many callers wait on it.
+// run is the writer goroutine: it owns l.w and l.p and does all appending
+// I/O, so Append never waits for the disk and every batch needs one write and
+// at most one fsync however many callers wait on it. Under SyncAlways the
+// fsyncs run in goroutines of their own (pipeline.go).
 func (l *Log) run() {
 	defer close(l.exited)
 	var tick <-chan time.Time
