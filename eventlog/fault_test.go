@@ -448,3 +448,33 @@ func TestPipelinedFsyncFailure(t *testing.T) {
 		t.Fatalf("replay = %q, want [a c]", got)
 	}
 }
+
+// TestPipelineWithoutSpareDescriptor: when the segment cannot be opened again for an fsync of
+// its own, batches are fsynced through the segment's descriptor, one at a time, and still work.
+func TestPipelineWithoutSpareDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &noReopenFS{}
+	l := openLog(t, Config{Dir: dir, FS: fsys})
+	_, errs := appendAll(l, []string{"a", "b", "c", "d"})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, info := mustReplay(t, dir, 0); len(got) != 4 || !info.CleanClose {
+		t.Fatalf("replay = %q, %+v", got, info)
+	}
+}
+
+// noReopenFS refuses to open a segment read-only (an fsync descriptor).
+type noReopenFS struct{ OSFS }
+
+func (fsys *noReopenFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	if strings.HasSuffix(name, ".log") && flag == os.O_RDONLY {
+		return nil, &os.PathError{Op: "open", Path: name, Err: syscall.EMFILE}
+	}
+	return fsys.OSFS.OpenFile(name, flag, perm)
+}

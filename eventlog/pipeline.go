@@ -34,7 +34,7 @@ type written struct {
 type syncDone struct {
 	upto *batch // the last batch written before the fsync began
 	off  int64  // the segment's end then
-	file File
+	file File   // the descriptor it used; nil: the segment's own
 	err  error
 }
 
@@ -66,13 +66,14 @@ func (l *Log) writeBatch() {
 		w.began = time.Now()
 	}
 	f, err := l.syncFile()
-	if err == nil {
-		err = l.write(b.buf)
-		if err != nil {
-			l.p.free = append(l.p.free, f)
-		}
-	}
 	if err != nil {
+		// Then the segment's own descriptor, with nothing else in flight.
+		l.logger.Warn("eventlog: fsyncing without overlap", "err", err)
+		l.drain()
+		f = nil
+	}
+	if err := l.write(b.buf); err != nil {
+		l.release(f)
 		l.drain() // the batches before it complete first
 		l.logger.Error("eventlog: batch failed", "records", b.last-b.first+1, "err", err)
 		l.finishBatch(w, err)
@@ -82,12 +83,16 @@ func (l *Log) writeBatch() {
 	full := l.preallocAhead()
 	l.p.syncing++
 	off := l.w.off
+	sf := f
+	if sf == nil {
+		sf = l.w.f
+	}
 	go func() {
 		var err error
 		if full {
-			err = f.Sync() // the zeros grew the file
+			err = sf.Sync() // the zeros grew the file
 		} else {
-			err = DataSync(f)
+			err = DataSync(sf)
 		}
 		l.p.done <- syncDone{upto: b, off: off, file: f, err: err}
 	}()
@@ -100,7 +105,7 @@ func (l *Log) writeBatch() {
 // flush.
 func (l *Log) synced(r syncDone) {
 	l.p.syncing--
-	l.p.free = append(l.p.free, r.file)
+	l.release(r.file)
 	if r.err != nil && l.p.failed == nil {
 		l.p.failed = fmt.Errorf("eventlog: fsync segment %s: %w", l.w.path, r.err)
 	}
@@ -159,6 +164,13 @@ func (l *Log) syncFile() (File, error) {
 		return nil, fmt.Errorf("eventlog: open segment %s to fsync it: %w", l.w.path, err)
 	}
 	return f, nil
+}
+
+// release returns an fsync descriptor (nil: the segment's own) for reuse.
+func (l *Log) release(f File) {
+	if f != nil {
+		l.p.free = append(l.p.free, f)
+	}
 }
 
 // closeSyncFiles closes the segment's fsync descriptors; nothing is in flight.
