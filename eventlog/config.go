@@ -64,6 +64,19 @@ type Config struct {
 	Logger *slog.Logger
 	// FS is the file system, for fault injection in tests. Nil means the OS.
 	FS FS
+	// Observe, if not nil, is called by the writer goroutine after each batch
+	// it wrote, with what the batch held and where its time went (metrics). It
+	// must return quickly and must not call the Log.
+	Observe func(BatchStats)
+}
+
+// BatchStats describes one batch the writer wrote.
+type BatchStats struct {
+	Records int           // records in the batch
+	Bytes   int           // bytes written for them
+	Gather  time.Duration // from the first record's Append to the start of the write
+	Write   time.Duration // the write, and under SyncAlways its fsync, until its waiters are woken
+	Err     error         // the batch's failure, or nil
 }
 
 // DefaultConfig returns the configuration the server uses for dir.

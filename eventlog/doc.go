@@ -33,6 +33,14 @@
 // has room. Before the log moves to a new segment the old one is fsynced
 // whatever the policy, so only the newest segment can have a torn tail.
 //
+// Under SyncAlways the writer does not wait for a batch's fsync before it
+// writes the next batch and starts that one's fsync: up to two run at once,
+// each on a descriptor of its own (so that neither can consume a write-back
+// error the other must report). Batches still complete in order, a record
+// once an fsync that began after its write succeeded. After a failed fsync
+// the writer waits for the other one and then fails every batch not yet
+// complete, cutting the segment back before them.
+//
 // # On-disk format
 //
 // The log is a directory of segment files named by SegmentName
@@ -81,4 +89,12 @@
 // later page of it but not an earlier one, Replay reports corruption, and
 // only an operator can decide to cut the log there (TruncateTorn with a
 // hand-made ReplayInfo). Under SyncAlways that window is one batch.
+//
+// # Preallocation
+//
+// Under SyncAlways the newest segment keeps up to a MiB of zeros past its
+// last record, so that a batch's fsync need not commit a new file size. They
+// are cut off before the segment stops being the newest and before a clean
+// close; after a crash they are a zero tail (ReplayInfo.ZeroTail), a torn
+// tail like any other that loses nothing.
 package eventlog

@@ -24,6 +24,8 @@ type faultFS struct {
 	createErr    error          // creating a segment fails with it
 	block        chan struct{}  // Write waits until it is closed
 	writeBlocked chan struct{}  // gets a token when a Write starts waiting
+	syncTurn     chan error     // if set, a segment fsync waits for a value from it and returns it (nil: it runs)
+	syncWaiting  chan struct{}  // gets a token whenever a segment fsync starts waiting for its turn
 	syncs        int            // successful fsyncs of segment files
 	syncsOf      map[string]int // the same by file name
 }
@@ -91,6 +93,15 @@ func (f *faultFile) Write(p []byte) (int, error) {
 }
 
 func (f *faultFile) Sync() error {
+	f.fs.mu.Lock()
+	turn, waiting := f.fs.syncTurn, f.fs.syncWaiting
+	f.fs.mu.Unlock()
+	if f.seg && turn != nil {
+		waiting <- struct{}{}
+		if err := <-turn; err != nil {
+			return err
+		}
+	}
 	if f.seg {
 		f.fs.mu.Lock()
 		err := f.fs.syncErr
@@ -148,7 +159,7 @@ func TestDiskFull(t *testing.T) {
 				appendWait(t, l, acked[i])
 			}
 			path := segmentPath(dir, 1)
-			good := fileSize(t, path)
+			good := dataEnd(t, path)
 
 			fsys.set(func() { fsys.full, fsys.truncErr = true, truncErr })
 			seqs, errs := appendAll(l, []string{"b0", "b1", "b2", "b3", "b4", "b5"})
@@ -161,7 +172,7 @@ func TestDiskFull(t *testing.T) {
 					t.Fatalf("b%d: Wait = %v, want ENOSPC naming the segment", i, err)
 				}
 			}
-			size := fileSize(t, path)
+			size := dataEnd(t, path)
 			if truncErr == nil && size != good {
 				t.Fatalf("segment is %d bytes after the failed writes, want %d: half a record left", size, good)
 			}
@@ -195,12 +206,12 @@ func TestFsyncFailure(t *testing.T) {
 	fsys := &faultFS{}
 	l := openLog(t, Config{Dir: dir, FS: fsys})
 	appendWait(t, l, "a")
-	good := fileSize(t, segmentPath(dir, 1))
+	good := dataEnd(t, segmentPath(dir, 1))
 	fsys.set(func() { fsys.syncErr = syscall.EIO })
 	if _, errs := appendAll(l, []string{"b0", "b1"}); !errors.Is(errs[0], syscall.EIO) || !errors.Is(errs[1], syscall.EIO) {
 		t.Fatalf("Wait errors = %v, want EIO", errs)
 	}
-	if size := fileSize(t, segmentPath(dir, 1)); size != good {
+	if size := dataEnd(t, segmentPath(dir, 1)); size != good {
 		t.Fatalf("segment is %d bytes, want %d: an unsynced batch was kept", size, good)
 	}
 	fsys.set(func() { fsys.syncErr = nil })
@@ -341,4 +352,129 @@ func TestRollSyncsOldSegment(t *testing.T) {
 	if got := syncsOf(1); got != 2 {
 		t.Fatalf("segment 1 fsynced %d times after Rotate, want 2", got)
 	}
+}
+
+// gateSyncs makes every segment fsync wait for its turn (see syncTurn).
+func (fsys *faultFS) gateSyncs() (turn chan error, waiting chan struct{}) {
+	turn, waiting = make(chan error), make(chan struct{}, 16)
+	fsys.set(func() { fsys.syncTurn, fsys.syncWaiting = turn, waiting })
+	return turn, waiting
+}
+
+// TestPipelinedFsyncs: under SyncAlways the next batch is written and its fsync started while
+// the one before is still running, up to maxSyncs; a record is complete only once an fsync that
+// began after its write returned.
+func TestPipelinedFsyncs(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &faultFS{}
+	l := openLog(t, Config{Dir: dir, FS: fsys})
+	turn, waiting := fsys.gateSyncs()
+	var seqs []uint64
+	for i := range maxSyncs + 1 {
+		seq, err := l.Append([]byte(fmt.Sprint("r", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+		if i < maxSyncs {
+			<-waiting // its fsync started while the ones before still wait
+		}
+	}
+	select {
+	case <-waiting:
+		t.Fatalf("more than %d fsyncs in flight", maxSyncs)
+	case <-time.After(50 * time.Millisecond):
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	if err := l.Wait(ctx, seqs[0]); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait before any fsync returned = %v, want it still waiting", err)
+	}
+	cancel()
+	turn <- nil // the first: r0 is durable
+	if err := l.Wait(context.Background(), seqs[0]); err != nil {
+		t.Fatal(err)
+	}
+	turn <- nil
+	<-waiting // r2's batch starts once a slot is free
+	turn <- nil
+	for _, seq := range seqs {
+		if err := l.Wait(context.Background(), seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsys.set(func() { fsys.syncTurn = nil })
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := mustReplay(t, dir, 0); !slices.Equal(got, []string{"r0", "r1", "r2"}) {
+		t.Fatalf("replay = %q", got)
+	}
+}
+
+// TestPipelinedFsyncFailure: when one of the fsyncs in flight fails, every batch not complete
+// fails, also one whose own fsync then succeeds, and the segment is cut back before them.
+func TestPipelinedFsyncFailure(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &faultFS{}
+	l := openLog(t, Config{Dir: dir, FS: fsys})
+	appendWait(t, l, "a")
+	good := dataEnd(t, segmentPath(dir, 1))
+	turn, waiting := fsys.gateSyncs()
+	var seqs []uint64
+	for i := range 2 {
+		seq, err := l.Append([]byte(fmt.Sprint("b", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+		<-waiting
+	}
+	turn <- syscall.EIO // one fails, the other succeeds
+	turn <- nil
+	for _, seq := range seqs {
+		if err := l.Wait(context.Background(), seq); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("Wait(%d) = %v, want EIO", seq, err)
+		}
+	}
+	fsys.set(func() { fsys.syncTurn = nil })
+	if end := dataEnd(t, segmentPath(dir, 1)); end != good {
+		t.Fatalf("segment's records end at %d, want %d: a failed batch was kept", end, good)
+	}
+	appendWait(t, l, "c")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := mustReplay(t, dir, 0); !slices.Equal(got, []string{"a", "c"}) {
+		t.Fatalf("replay = %q, want [a c]", got)
+	}
+}
+
+// TestPipelineWithoutSpareDescriptor: when the segment cannot be opened again for an fsync of
+// its own, batches are fsynced through the segment's descriptor, one at a time, and still work.
+func TestPipelineWithoutSpareDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &noReopenFS{}
+	l := openLog(t, Config{Dir: dir, FS: fsys})
+	_, errs := appendAll(l, []string{"a", "b", "c", "d"})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, info := mustReplay(t, dir, 0); len(got) != 4 || !info.CleanClose {
+		t.Fatalf("replay = %q, %+v", got, info)
+	}
+}
+
+// noReopenFS refuses to open a segment read-only (an fsync descriptor).
+type noReopenFS struct{ OSFS }
+
+func (fsys *noReopenFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	if strings.HasSuffix(name, ".log") && flag == os.O_RDONLY {
+		return nil, &os.PathError{Op: "open", Path: name, Err: syscall.EMFILE}
+	}
+	return fsys.OSFS.OpenFile(name, flag, perm)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 )
 
 // maxPending bounds the bytes appended but not yet taken by the writer;
@@ -27,7 +28,7 @@ type Log struct {
 	closed   bool
 	seq      uint64    // last sequence number handed out
 	cur      *batch    // appended records the writer has not taken yet
-	inflight *batch    // the batch being written, or nil
+	inflight []*batch  // batches the writer took and has not completed, in order
 	doneSeq  uint64    // every record up to doneSeq has completed, well or not
 	failures []failure // completed records that failed, ascending, merged
 	spare    []byte    // a written batch's buffer, for the next batch
@@ -43,11 +44,13 @@ type Log struct {
 	exited chan struct{} // closed when the writer returns
 
 	w segment // owned by the writer goroutine
+	p pipe    // owned by the writer goroutine
 }
 
 // batch is a group of consecutive records written (and fsynced) together.
 type batch struct {
-	first, last uint64 // sequence numbers in buf; first == 0 when empty
+	first, last uint64    // sequence numbers in buf; first == 0 when empty
+	start       time.Time // first record's Append, with Config.Observe
 	buf         []byte
 	done        chan struct{} // closed once the batch is complete; err is set before
 	err         error
@@ -84,6 +87,7 @@ func Open(cfg Config) (*Log, error) {
 		wake:   make(chan struct{}, 1),
 		reqs:   make(chan request),
 		exited: make(chan struct{}),
+		p:      pipe{done: make(chan syncDone, maxSyncs)},
 	}
 	l.space.L = &l.mu
 	l.cur = l.newBatch()
@@ -129,6 +133,9 @@ func (l *Log) Append(rec []byte) (uint64, error) {
 	b := l.cur
 	if b.first == 0 {
 		b.first = l.seq
+		if l.cfg.Observe != nil {
+			b.start = time.Now()
+		}
 	}
 	b.last = l.seq
 	b.buf = append(append(b.buf, h[:]...), rec...)
@@ -157,8 +164,11 @@ func (l *Log) Wait(ctx context.Context, seq uint64) error {
 		return err
 	}
 	b := l.cur
-	if l.inflight != nil && seq <= l.inflight.last {
-		b = l.inflight
+	for _, in := range l.inflight {
+		if seq <= in.last {
+			b = in
+			break
+		}
 	}
 	l.mu.Unlock()
 	select {

@@ -123,15 +123,23 @@ func TestReopenAndCleanClose(t *testing.T) {
 		t.Fatalf("reopened Segments() = %v, want [1 2]: a new segment", segs)
 	}
 	appendWait(t, l, "c")
-	// What a crash now leaves: everything, but no trailer.
+	// What a crash now leaves: everything, but no trailer, and the zeros SyncAlways
+	// preallocates: a zero tail, which TruncateTorn cuts.
 	crash := copyDir(t, dir)
-	if got, info := mustReplay(t, crash, 0); !slices.Equal(got, []string{"a", "b", "c"}) || info.CleanClose || info.TornTail {
+	got, info := mustReplay(t, crash, 0)
+	if !slices.Equal(got, []string{"a", "b", "c"}) || info.CleanClose || !info.TornTail || !info.ZeroTail {
 		t.Fatalf("crash image: %q, %+v", got, info)
+	}
+	if err := TruncateTorn(crash, info); err != nil {
+		t.Fatal(err)
+	}
+	if got, info := mustReplay(t, crash, 0); !slices.Equal(got, []string{"a", "b", "c"}) || info.TornTail {
+		t.Fatalf("crash image after TruncateTorn: %q, %+v", got, info)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got, info := mustReplay(t, dir, 0)
+	got, info = mustReplay(t, dir, 0)
 	if !slices.Equal(got, []string{"a", "b", "c"}) || !info.CleanClose || info.Segments != 2 || info.Records != 3 {
 		t.Fatalf("after second Close: %q, %+v", got, info)
 	}
@@ -340,5 +348,127 @@ func TestConcurrentAppendWait(t *testing.T) {
 	}
 	if !info.CleanClose || info.Segments < 2 {
 		t.Fatalf("info = %+v", info)
+	}
+}
+
+// TestPreallocate: under SyncAlways a batch goes into zero-filled space the
+// segment already holds, so its fsync need not commit a new file size; the
+// space is cut off again when the segment rolls and at Close, and a crash
+// leaves it as a zero tail.
+func TestPreallocate(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, Config{Dir: dir, SegmentSize: 4 << 10})
+	path := segmentPath(dir, 1)
+	size := fileSize(t, path)
+	if size != fileHeaderSize+4<<10 {
+		t.Fatalf("new segment is %d bytes, want its header and 4 KiB of zeros", size)
+	}
+	appendWait(t, l, "a")
+	if got := fileSize(t, path); got != size {
+		t.Fatalf("segment grew from %d to %d bytes for one small batch: not written into preallocated space", size, got)
+	}
+	var want []string
+	want = append(want, "a")
+	for i := 0; len(l.Segments()) < 3; i++ {
+		want = append(want, fmt.Sprintf("r%d-%s", i, strings.Repeat("x", 500)))
+		appendWait(t, l, want[len(want)-1])
+		segs := l.Segments()
+		p := segmentPath(dir, segs[len(segs)-1])
+		if end, size := dataEnd(t, p), fileSize(t, p); end < 4<<10 && size-end < 2<<10 {
+			t.Fatalf("segment %d: %d bytes of zeros ahead of its records, want at least half a chunk", segs[len(segs)-1], size-end)
+		}
+	}
+	segs := l.Segments()
+	for _, n := range segs[:len(segs)-1] {
+		p := segmentPath(dir, n)
+		if end, size := dataEnd(t, p), fileSize(t, p); end != size {
+			t.Fatalf("rolled segment %d is %d bytes, its records end at %d: preallocated space left", n, size, end)
+		}
+	}
+	got, info := mustReplay(t, copyDir(t, dir), 0)
+	if !slices.Equal(got, want) || !info.ZeroTail || info.TornSegment != segs[len(segs)-1] {
+		t.Fatalf("crash image: %d records, %+v; want %d and a zero tail in the newest segment", len(got), info, len(want))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, info = mustReplay(t, dir, 0)
+	if !slices.Equal(got, want) || !info.CleanClose || info.TornTail {
+		t.Fatalf("after Close: %d records, %+v; want %d, clean", len(got), info, len(want))
+	}
+}
+
+// TestObserve: every batch written is reported once, with its records and bytes.
+func TestObserve(t *testing.T) {
+	var mu sync.Mutex
+	var recs, bytes, batches int
+	l := openLog(t, Config{Dir: t.TempDir(), Observe: func(b BatchStats) {
+		mu.Lock()
+		defer mu.Unlock()
+		if b.Gather < 0 || b.Write <= 0 || b.Err != nil {
+			t.Errorf("batch %+v", b)
+		}
+		recs, bytes, batches = recs+b.Records, bytes+b.Bytes, batches+1
+	}})
+	want := 0
+	var payloads []string
+	for i := range 50 {
+		payloads = append(payloads, fmt.Sprintf("rec-%d", i))
+		want += recordHeaderSize + len(payloads[i])
+	}
+	if _, errs := appendAll(l, payloads); slices.ContainsFunc(errs, func(e error) bool { return e != nil }) {
+		t.Fatal(errs)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if recs != 50 || bytes != want || batches == 0 {
+		t.Fatalf("observed %d records, %d bytes in %d batches; want 50 and %d", recs, bytes, batches, want)
+	}
+}
+
+// dsFS counts the fsyncs and fdatasyncs of segment files.
+type dsFS struct {
+	OSFS
+	mu         sync.Mutex
+	full, data int
+}
+
+type dsFile struct {
+	File
+	fs *dsFS
+}
+
+func (fsys *dsFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := fsys.OSFS.OpenFile(name, flag, perm)
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return dsFile{f, fsys}, nil
+}
+
+func (f dsFile) count(n *int) {
+	f.fs.mu.Lock()
+	*n++
+	f.fs.mu.Unlock()
+}
+
+func (f dsFile) Sync() error     { f.count(&f.fs.full); return f.File.Sync() }
+func (f dsFile) DataSync() error { f.count(&f.fs.data); return DataSync(f.File) }
+
+// TestBatchesDataSync: a batch is made durable with fdatasync where the FS has it (no inode
+// timestamps to commit); a new segment is fsynced in full.
+func TestBatchesDataSync(t *testing.T) {
+	fsys := &dsFS{}
+	l := openLog(t, Config{Dir: t.TempDir(), FS: fsys})
+	for i := range 3 {
+		appendWait(t, l, fmt.Sprint("r", i))
+	}
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	if fsys.data != 3 || fsys.full != 1 {
+		t.Fatalf("%d fdatasyncs and %d fsyncs, want 3 (the batches) and 1 (the new segment)", fsys.data, fsys.full)
 	}
 }

@@ -91,3 +91,19 @@ func fileSize(t testing.TB, path string) int64 {
 	}
 	return st.Size()
 }
+
+// dataEnd returns where the records of a segment end: its size without the
+// zeros SyncAlways preallocates (the records of these tests end in non-zero
+// bytes).
+func dataEnd(t testing.TB, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := len(b)
+	for end > 0 && b[end-1] == 0 {
+		end--
+	}
+	return int64(end)
+}

@@ -14,7 +14,8 @@ import (
 type ReplayInfo struct {
 	Segments    int    // segment files read
 	Records     int    // data records passed to fn
-	TornTail    bool   // the newest segment ends with an incomplete record
+	TornTail    bool   // the newest segment ends with an incomplete record or zeros
+	ZeroTail    bool   // that tail is only zeros: preallocated space a crash left, no record lost
 	TornSegment uint64 // the torn segment's number,
 	TornOffset  int64  // and the offset of its first byte not replayed
 	CleanClose  bool   // the newest segment ends with the clean-close trailer
@@ -62,6 +63,7 @@ func Replay(dir string, from uint64, fn func(rec []byte) error) (ReplayInfo, err
 			info.CleanClose = res.clean
 			if res.tornOff >= 0 {
 				info.TornTail, info.TornSegment, info.TornOffset = true, n, res.tornOff
+				info.ZeroTail = res.zero
 			}
 		}
 	}
@@ -72,6 +74,7 @@ type segResult struct {
 	records int
 	clean   bool  // ends with the close trailer
 	tornOff int64 // offset of the torn tail, or -1
+	zero    bool  // the torn tail is only zeros
 }
 
 // tornError is damage in an older segment that looks like a torn tail; it
@@ -104,10 +107,11 @@ func replaySegment(path string, num uint64, newest bool, fn func([]byte) error) 
 	// corruption; otherwise it is a torn tail, allowed only in the newest
 	// segment.
 	bad := func(off int64, reason string) (segResult, error) {
-		rest := make([]byte, max(size-off-1, 0))
-		if _, err := f.ReadAt(rest, off+1); err != nil && len(rest) > 0 {
-			return res, readErr(off+1, err)
+		tail := make([]byte, max(size-off, 0))
+		if _, err := f.ReadAt(tail, off); err != nil && len(tail) > 0 {
+			return res, readErr(off, err)
 		}
+		rest := tail[min(1, len(tail)):]
 		switch p := findRecord(rest); {
 		case p >= 0:
 			return res, corruptf(path, off, "%s; a valid record follows at offset %d", reason, off+1+int64(p))
@@ -119,6 +123,7 @@ func replaySegment(path string, num uint64, newest bool, fn func([]byte) error) 
 		}
 		res.clean = false
 		res.tornOff = off
+		res.zero = !slices.ContainsFunc(tail, func(b byte) bool { return b != 0 })
 		return res, nil
 	}
 

@@ -32,12 +32,24 @@ type segment struct {
 	path   string
 	off    int64 // end of the records written
 	synced int64 // prefix known to be fsynced
+	zeroed int64 // the file holds zeros from off up to here (SyncAlways preallocates)
 	dirty  bool  // bytes past off may exist: a failed write is not cut off yet
 }
 
-// run is the writer goroutine: it owns l.w and does all appending I/O, so
-// Append never waits for the disk and every batch needs one write and at
-// most one fsync however many callers wait on it.
+// preallocChunk is how much zero-filled space SyncAlways keeps ahead of the
+// segment's end. An fsync after a write into space the file already holds
+// flushes the data alone; one after an append must also commit the file
+// size (on ext4 a journal commit), which costs about twice as long and twice
+// the CPU. One chunk (its write and fsync) per MiB of log buys that.
+const preallocChunk = 1 << 20
+
+// zeros is what preallocation writes.
+var zeros [64 << 10]byte
+
+// run is the writer goroutine: it owns l.w and l.p and does all appending
+// I/O, so Append never waits for the disk and every batch needs one write and
+// at most one fsync however many callers wait on it. Under SyncAlways the
+// fsyncs run in goroutines of their own (pipeline.go).
 func (l *Log) run() {
 	defer close(l.exited)
 	var tick <-chan time.Time
@@ -47,14 +59,25 @@ func (l *Log) run() {
 		tick = t.C
 	}
 	for {
+		wake := l.wake
+		if l.cfg.Sync == SyncAlways && (l.p.syncing >= maxSyncs || l.p.failed != nil) {
+			wake = nil // a batch gathers until an fsync returns
+		}
 		select {
-		case <-l.wake:
-			l.flush(false) // the error went to the batch's waiters
+		case <-wake:
+			if l.cfg.Sync == SyncAlways {
+				l.writeBatch()
+			} else {
+				l.flush(false) // the error went to the batch's waiters
+			}
+		case r := <-l.p.done:
+			l.synced(r)
 		case <-tick:
 			if err := l.syncSegment(); err != nil {
 				l.logger.Error("eventlog: periodic fsync failed", "err", err)
 			}
 		case r := <-l.reqs:
+			l.drain() // the requests below write and fsync on their own
 			switch r.kind {
 			case reqSync:
 				r.reply <- result{err: l.flush(true)}
@@ -86,7 +109,7 @@ func (l *Log) flush(forceSync bool) error {
 		return nil
 	}
 	l.cur = l.newBatch()
-	l.inflight = b
+	l.inflight = append(l.inflight, b)
 	l.space.Broadcast()
 	l.mu.Unlock()
 
@@ -96,10 +119,15 @@ func (l *Log) flush(forceSync bool) error {
 		}
 	}
 	start := l.w.off
+	var began time.Time
+	if l.cfg.Observe != nil {
+		began = time.Now()
+	}
+	size := len(b.buf)
 	err := l.write(b.buf)
 	var syncErr error
 	if err == nil && (forceSync || l.cfg.Sync == SyncAlways) {
-		syncErr = l.syncSegment()
+		syncErr = l.syncData()
 		if syncErr != nil && l.cfg.Sync == SyncAlways {
 			// After a failed fsync the batch may or may not reach the disk. Its
 			// waiters hear it failed, so a replay must not see it either.
@@ -114,16 +142,99 @@ func (l *Log) flush(forceSync bool) error {
 		l.logger.Error("eventlog: batch failed", "records", b.last-b.first+1, "err", err)
 	}
 	l.complete(b, err)
+	if l.cfg.Observe != nil {
+		l.cfg.Observe(BatchStats{Records: int(b.last - b.first + 1), Bytes: size,
+			Gather: began.Sub(b.start), Write: time.Since(began), Err: err})
+	}
+	if err == nil && l.cfg.Sync == SyncAlways {
+		l.prealloc() // after the waiters are woken: the next batch gathers meanwhile
+	}
 	if err == nil {
 		err = syncErr // for Sync's caller
 	}
 	return err
 }
 
+// prealloc keeps zero-filled space ahead of the segment's end, so that the
+// batches' fsyncs do not change its size: once less than half a chunk is
+// left, it writes the next chunk of zeros past the end and fsyncs it (a new
+// segment starts with one chunk). The zeros are cut off again (trim) before
+// the segment stops being the newest and at a clean close; a crash leaves
+// them as a zero tail, which Replay reports (ReplayInfo.ZeroTail) and
+// TruncateTorn cuts. A failure only costs speed: the space written is cut
+// off before the next write.
+func (l *Log) prealloc() {
+	w := &l.w
+	chunk := l.chunk()
+	if w.dirty || w.zeroed-w.off >= chunk/2 || w.off >= l.cfg.SegmentSize {
+		return
+	}
+	from := max(w.zeroed, w.off)
+	err := zeroFill(w.f, from, from+chunk, w.off)
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if err != nil {
+		w.dirty = true // the next write cuts the file back to off first
+		w.zeroed = w.off
+		l.logger.Warn("eventlog: cannot preallocate log space; fsyncs cost more", "segment", w.path, "err", err)
+		return
+	}
+	w.zeroed = from + chunk
+	w.synced = w.off
+}
+
+// chunk is the zero-filled space kept ahead: 0 unless SyncAlways, and never
+// more than a segment.
+func (l *Log) chunk() int64 {
+	if l.cfg.Sync != SyncAlways {
+		return 0
+	}
+	return min(preallocChunk, l.cfg.SegmentSize)
+}
+
+// zeroFill writes zeros over [from, to) of f and leaves its offset at back.
+func zeroFill(f File, from, to, back int64) error {
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return err
+	}
+	for p := from; p < to; {
+		n, err := f.Write(zeros[:min(int64(len(zeros)), to-p)])
+		if err != nil {
+			return err
+		}
+		p += int64(n)
+	}
+	_, err := f.Seek(back, io.SeekStart)
+	return err
+}
+
+// trim cuts the preallocated zeros off the segment's end and fsyncs it, so
+// that a segment ends with its last record once a newer one exists or the
+// log is closed: Replay allows a zero tail only in the newest segment, and a
+// clean-close trailer only at the very end.
+func (l *Log) trim() error {
+	w := &l.w
+	if !w.dirty && w.zeroed <= w.off {
+		return l.syncSegment()
+	}
+	if err := l.cut(w.off); err != nil {
+		return fmt.Errorf("eventlog: segment %s: cannot cut off its preallocated space: %w", w.path, err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("eventlog: fsync segment %s: %w", w.path, err)
+	}
+	w.synced = w.off
+	return nil
+}
+
 // complete publishes the outcome of b and wakes its waiters.
 func (l *Log) complete(b *batch, err error) {
 	b.err = err
 	l.mu.Lock()
+	if len(l.inflight) == 0 || l.inflight[0] != b {
+		panic("eventlog: batches completed out of order")
+	}
 	l.doneSeq = b.last
 	if err != nil {
 		if n := len(l.failures); n > 0 && l.failures[n-1].last+1 == b.first {
@@ -132,7 +243,8 @@ func (l *Log) complete(b *batch, err error) {
 			l.failures = append(l.failures, failure{first: b.first, last: b.last, err: err})
 		}
 	}
-	l.inflight = nil
+	l.inflight[0] = nil
+	l.inflight = l.inflight[1:]
 	if cap(b.buf) <= maxSpare {
 		l.spare = b.buf[:0]
 	}
@@ -180,6 +292,24 @@ func (l *Log) cut(off int64) error {
 	w.dirty = false
 	w.off = off
 	w.synced = min(w.synced, off)
+	w.zeroed = off
+	return nil
+}
+
+// syncData makes the batches written durable with fdatasync where the FS has
+// it: a batch in preallocated space needs no inode change on disk, and one
+// that grew the file has its size flushed too (fdatasync keeps what reading
+// the data back needs). Segment creation, rolls and the close use a full
+// fsync.
+func (l *Log) syncData() error {
+	w := &l.w
+	if w.synced == w.off {
+		return nil
+	}
+	if err := DataSync(w.f); err != nil {
+		return fmt.Errorf("eventlog: fsync segment %s: %w", w.path, err)
+	}
+	w.synced = w.off
 	return nil
 }
 
@@ -200,12 +330,7 @@ func (l *Log) syncSegment() error {
 // segment. On error the log stays on the current segment.
 func (l *Log) roll() error {
 	w := &l.w
-	if w.dirty {
-		if err := l.cut(w.off); err != nil {
-			return fmt.Errorf("eventlog: segment %s: cannot cut off a failed write: %w", w.path, err)
-		}
-	}
-	if err := l.syncSegment(); err != nil {
+	if err := l.trim(); err != nil {
 		return err
 	}
 	// O_TRUNC: a failed earlier attempt may have left this file behind.
@@ -213,6 +338,7 @@ func (l *Log) roll() error {
 	if err != nil {
 		return err
 	}
+	l.closeSyncFiles()
 	if err := w.f.Close(); err != nil {
 		l.logger.Warn("eventlog: close segment", "segment", w.path, "err", err) // already fsynced
 	}
@@ -238,6 +364,10 @@ func (l *Log) createSegment(num uint64, flag int) (segment, error) {
 	if err == nil && n != len(hdr) {
 		err = io.ErrShortWrite
 	}
+	chunk := l.chunk()
+	if err == nil && chunk > 0 {
+		err = zeroFill(f, fileHeaderSize, fileHeaderSize+chunk, fileHeaderSize) // see prealloc
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -251,7 +381,7 @@ func (l *Log) createSegment(num uint64, flag int) (segment, error) {
 		}
 		return segment{}, fmt.Errorf("eventlog: create segment %s: %w", path, err)
 	}
-	return segment{f: f, num: num, path: path, off: fileHeaderSize, synced: fileHeaderSize}, nil
+	return segment{f: f, num: num, path: path, off: fileHeaderSize, synced: fileHeaderSize, zeroed: fileHeaderSize + chunk}, nil
 }
 
 // shutdown writes what is queued and the clean-close trailer, and closes the
@@ -262,9 +392,10 @@ func (l *Log) shutdown() error {
 	if err == nil {
 		err = l.write(appendRecord(nil, recClose, nil))
 	}
-	if serr := l.syncSegment(); err == nil {
+	if serr := l.trim(); err == nil {
 		err = serr
 	}
+	l.closeSyncFiles()
 	if cerr := l.w.f.Close(); err == nil {
 		err = cerr
 	}

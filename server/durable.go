@@ -143,7 +143,11 @@ func (st *store) restore() error {
 		return fmt.Errorf("server: replaying the event log: %w", err)
 	}
 	if info.TornTail {
-		s.log.Warn("event log had a torn tail; cut it", "segment", info.TornSegment, "offset", info.TornOffset)
+		if info.ZeroTail { // the space --fsync always preallocates, left by a crash: nothing lost
+			s.log.Info("event log ended in preallocated space; cut it", "segment", info.TornSegment, "offset", info.TornOffset)
+		} else {
+			s.log.Warn("event log had a torn tail; cut it", "segment", info.TornSegment, "offset", info.TornOffset)
+		}
 		if err := eventlog.TruncateTorn(filepath.Join(st.dir, logDir), info); err != nil {
 			return err
 		}
@@ -168,7 +172,7 @@ func (st *store) restore() error {
 		return fmt.Errorf("server: data dir: %w", err)
 	}
 	cfg := eventlog.DefaultConfig(filepath.Join(st.dir, logDir))
-	cfg.Sync, cfg.Logger = st.policy, s.log
+	cfg.Sync, cfg.Logger, cfg.Observe = st.policy, s.log, s.met.batch
 	if s.cfg.LogFS != nil {
 		cfg.FS = s.cfg.LogFS
 	}

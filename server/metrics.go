@@ -29,6 +29,9 @@ type metrics struct {
 	pulled    prometheus.Counter     // ticks asked for in pulls that succeeded
 	fsync     prometheus.Histogram
 	fsyncErrs prometheus.Counter
+	batchRecs prometheus.Histogram // records per event log batch (per fsync under always)
+	batchWait prometheus.Histogram // a batch's first append until its write starts
+	batchIO   prometheus.Histogram // a batch's write (and fsync) until its waiters wake
 	snapTook  prometheus.Histogram
 	prop      *prometheus.HistogramVec // origin
 	propSkip  prometheus.Counter
@@ -55,6 +58,15 @@ func newMetrics(s *Server) *metrics {
 			Help: "Event log fsync latency (segments and the log directory).", Buckets: lat}),
 		fsyncErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "distkv_eventlog_fsync_errors_total",
 			Help: "Event log fsyncs that failed."}),
+		batchRecs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "distkv_eventlog_batch_records",
+			Help:    "Records per event log batch: one write, and under --fsync always one fsync (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
+		batchWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "distkv_eventlog_batch_gather_seconds",
+			Help:    "From a batch's first record's append to the start of its write: the wait for the batch before it.",
+			Buckets: lat}),
+		batchIO: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "distkv_eventlog_batch_write_seconds",
+			Help:    "A batch's write, and under --fsync always its fsync, until its waiters are woken.",
+			Buckets: lat}),
 		snapTook: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "distkv_snapshot_duration_seconds",
 			Help: "Time to write a snapshot.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 18)}),
 		prop: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "distkv_propagation_delay_seconds",
@@ -63,7 +75,8 @@ func newMetrics(s *Server) *metrics {
 		propSkip: prometheus.NewCounter(prometheus.CounterOpts{Name: "distkv_propagation_samples_skipped_total",
 			Help: "Propagation samples that could not be measured (the tick's apply time was no longer remembered)."}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.drops, m.pulls, m.pulled, m.fsync, m.fsyncErrs, m.snapTook,
+	m.reg.MustRegister(m.requests, m.latency, m.drops, m.pulls, m.pulled, m.fsync, m.fsyncErrs,
+		m.batchRecs, m.batchWait, m.batchIO, m.snapTook,
 		m.prop, m.propSkip, stateCollector{s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -79,6 +92,13 @@ func (m *metrics) request(action, kind string, start time.Time, err error) {
 	if kind != "" {
 		m.latency.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 	}
+}
+
+// batch records one event log batch (eventlog.Config.Observe).
+func (m *metrics) batch(b eventlog.BatchStats) {
+	m.batchRecs.Observe(float64(b.Records))
+	m.batchWait.Observe(b.Gather.Seconds())
+	m.batchIO.Observe(b.Write.Seconds())
 }
 
 // countedPull wraps a gap pull with its counters.
@@ -114,9 +134,16 @@ type timedFile struct {
 	m *metrics
 }
 
-func (f timedFile) Sync() error {
+func (f timedFile) Sync() error { return f.timed(f.File.Sync) }
+
+// DataSync keeps the log's fdatasync (eventlog.DataSyncer) behind the timing.
+func (f timedFile) DataSync() error {
+	return f.timed(func() error { return eventlog.DataSync(f.File) })
+}
+
+func (f timedFile) timed(sync func() error) error {
 	start := time.Now()
-	err := f.File.Sync()
+	err := sync()
 	f.m.fsync.Observe(time.Since(start).Seconds())
 	if err != nil {
 		f.m.fsyncErrs.Inc()
