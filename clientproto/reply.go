@@ -22,6 +22,16 @@ func NewMsg(seq uint64) *Msg {
 	return m.Uint("seq", seq)
 }
 
+// Reset starts m again as NewMsg(seq) does, keeping its buffer: a stream that builds many
+// messages and copies each out (Bytes, then append) allocates none per message.
+func (m *Msg) Reset(seq uint64) *Msg {
+	if cap(m.buf) < mapHeadRoom {
+		m.buf = make([]byte, mapHeadRoom, 64)
+	}
+	m.n, m.buf, m.pre, m.taken = 0, m.buf[:mapHeadRoom], true, false
+	return m.Uint("seq", seq)
+}
+
 func (m *Msg) key(k string) { m.n++; m.buf = node.AppendString(m.buf, k) }
 
 func (m *Msg) Uint(k string, v uint64) *Msg    { m.key(k); m.buf = node.AppendUint(m.buf, v); return m }
