@@ -16,9 +16,23 @@ type Msg struct {
 // mapHeadRoom is the longest map header (map32).
 const mapHeadRoom = 5
 
+// resetKeep is the largest buffer Reset keeps.
+const resetKeep = 64 << 10
+
 // NewMsg starts a message with its seq.
 func NewMsg(seq uint64) *Msg {
 	m := &Msg{buf: make([]byte, mapHeadRoom, 64), pre: true}
+	return m.Uint("seq", seq)
+}
+
+// Reset starts m again as NewMsg(seq) does, keeping its buffer: a stream that builds many
+// messages and copies each out (Bytes, then append) allocates none per message. A buffer that
+// one large value grew past resetKeep is let go rather than held for the stream's life.
+func (m *Msg) Reset(seq uint64) *Msg {
+	if cap(m.buf) < mapHeadRoom || cap(m.buf) > resetKeep {
+		m.buf = make([]byte, mapHeadRoom, 64)
+	}
+	m.n, m.buf, m.pre, m.taken = 0, m.buf[:mapHeadRoom], true, false
 	return m.Uint("seq", seq)
 }
 

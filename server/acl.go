@@ -192,12 +192,9 @@ func (c *conn) checkWrite(a *acl.ACL, p node.Path) error {
 	return nil
 }
 
-// visible says whether an entry of a get_tree, watch or enum answer to q may be sent: the
+// readable says which entries of a get_tree, watch or enum answer to q may be sent: the
 // meta area only to the _internal actions (which only admins reach), else what the ACL lets
-// the user reach and read.
-func (c *conn) visible(q *clientproto.Request, p node.Path) bool { return c.readable(q)(p) }
-
-// readable is visible for many paths, with the ACL taken once; it takes no lock.
+// the user reach and read. The ACL is taken once, for many paths; it takes no lock.
 func (c *conn) readable(q *clientproto.Request) func(node.Path) bool {
 	return c.readableBy(q, c.aclNow())
 }

@@ -47,6 +47,14 @@ func (w *window) next(ctx context.Context) (uint64, bool) {
 	return n, true
 }
 
+// open says whether the next message may go out without waiting. Only the stream's own
+// goroutine sends, so next does not block after open said yes.
+func (w *window) open() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sent+1-w.acked < w.size
+}
+
 // ack records the client's {state: ack, ack: n}. An ack beyond what was sent is taken as
 // acking everything sent, so a bogus ack cannot open the window past its size.
 func (w *window) ack(n uint64) {
@@ -82,6 +90,30 @@ func (o *streamOut) send(ctx context.Context, m *clientproto.Msg) bool {
 		m.Uint("wseq", n)
 	}
 	return o.c.send(m.Bytes())
+}
+
+// appendMsg is send for a message that goes out in a batch: m, numbered, is appended to dst,
+// which the caller hands to flush. false once the stream or connection is over.
+func (o *streamOut) appendMsg(ctx context.Context, dst []byte, m *clientproto.Msg) ([]byte, bool) {
+	if o.win != nil {
+		n, ok := o.win.next(ctx)
+		if !ok {
+			return dst, false
+		}
+		m.Uint("wseq", n)
+	}
+	return append(dst, m.Bytes()...), true
+}
+
+// canAppend says whether another message may join the batch without waiting for the window.
+func (o *streamOut) canAppend() bool { return o.win == nil || o.win.open() }
+
+// flush hands a batch built with appendMsg to the writer, which takes it over.
+func (o *streamOut) flush(b []byte) bool {
+	if len(b) == 0 {
+		return o.c.ctx.Err() == nil
+	}
+	return o.c.send(b)
 }
 
 func (o *streamOut) state(ctx context.Context, st string) bool {

@@ -155,21 +155,16 @@ func (c *conn) watch(ctx context.Context, q *clientproto.Request, out *streamOut
 		})
 		out.state(ctx, clientproto.StateUptodate)
 	}
+	ws := watchSender{c: c, q: q, out: out, sh: sh, nc: nc}
 	for {
 		select {
 		case ev := <-wq.ch:
-			if !c.visible(q, ev.Entry.Path) {
-				continue // a watcher never sees what it may not read
-			}
-			if !out.send(ctx, sh.entry(q.Seq, ev.Entry, nc)) {
+			if !ws.batch(ctx, wq, ev) {
 				return
 			}
 		case <-wq.overflow:
 			// Deliver what was queued, then say the watch is over and why.
-			for len(wq.ch) > 0 {
-				if e := (<-wq.ch).Entry; c.visible(q, e.Path) {
-					out.send(ctx, sh.entry(q.Seq, e, nc))
-				}
+			for len(wq.ch) > 0 && ws.batch(ctx, wq, <-wq.ch) {
 			}
 			err := fmt.Errorf("%w: more than %d events pending; watch again", clientproto.ErrWatchOverflow, s.cfg.WatchQueue)
 			s.mu.Lock()

@@ -106,7 +106,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	}
 	c.ServerNode = m.Node
 	c.ServerOrigin, _ = node.StringField(m.Raw, "origin")
-	if m.Qlen > 0 {
+	if m.Qlen > 0 && !o.noFlow {
 		// As DistKV's client: answer with the window, the smaller of the two.
 		c.qlen = uint64(max(min(m.Qlen, clientQlen), 4))
 		if err := c.writeMsg(clientproto.NewMsg(0).Uint("qlen", c.qlen)); err != nil {

@@ -13,7 +13,15 @@ type Option func(*options)
 type options struct {
 	tls                   *tls.Config
 	user, password, token string // auth.go
+	noFlow                bool
 }
+
+// WithoutFlowControl leaves the server's flow-control window unanswered, so that the
+// connection's streams are not windowed: the server sends a watch's events as fast as the
+// connection takes them, without waiting for acks, and still ends a watch whose client falls
+// too far behind (ErrWatchOverflow). For a reader that keeps up and must not wait a round
+// trip per window, such as a benchmark's watches.
+func WithoutFlowControl() Option { return func(o *options) { o.noFlow = true } }
 
 // WithTLS speaks TLS to the server with cfg. An empty ServerName is taken from the address
 // Dial gets, as crypto/tls does.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,10 @@ func testBenchVisibilityCluster(t *testing.T, watchers string) {
 			NotSeen                                     int                                  `json:"not_seen"`
 			WatchErrors                                 []any                                `json:"watch_errors"`
 			Latency                                     struct{ P50, P90, P99, Max float64 } `json:"latency_ms"`
+			PerNode                                     []struct {
+				Addr     string
+				P50, P99 float64
+			} `json:"per_node_ms"`
 		}
 	}
 	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
@@ -61,6 +66,15 @@ func testBenchVisibilityCluster(t *testing.T, watchers string) {
 	if v.Nodes != 3 || v.Writes != 300 || v.Seen != 300 || v.NotSeen != 0 || v.Mismatched != 0 ||
 		len(v.WatchErrors) != 0 || v.Latency.Max < v.Latency.P50 || v.Latency.P50 < 0 {
 		t.Errorf("visibility: %+v", v)
+	}
+	if len(v.PerNode) != 3 {
+		t.Errorf("per node: %+v, want the 3 nodes", v.PerNode)
+	}
+	for _, n := range v.PerNode {
+		// The slowest node makes the write's latency: no node's own is above it.
+		if n.P50 < 0 || n.P99 > v.Latency.P99 || !slices.Contains(addrs, n.Addr) {
+			t.Errorf("per node: %+v (all nodes p99 %v)", n, v.Latency.P99)
+		}
 	}
 	t.Logf("visibility: %+v", v)
 

@@ -104,7 +104,7 @@ func (e *cliEnv) benchWatcherAction(c *cli.Context) error {
 
 // watchInto watches bench on addr and sends every event to sink until ctx ends.
 func watchInto(ctx context.Context, addr string, tc *tls.Config, v *visibility, t0 time.Time, sink *eventSink) error {
-	cl, err := connect(ctx, addr, tc)
+	cl, err := connect(ctx, addr, tc, client.WithoutFlowControl())
 	if err != nil {
 		return err
 	}
