@@ -6,7 +6,8 @@ import (
 )
 
 // TestApplyBatchAllocs: a pushed frame's updates to existing entries cost the effects log one
-// allocation for the whole batch, not one per doubling.
+// allocation for the whole batch, not one per doubling. The tick index adds its pages: two
+// allocations per 64 dense ticks, one per batch of 32.
 func TestApplyBatchAllocs(t *testing.T) {
 	n := New(Config{Origin: "a~1"})
 	const keys, batch, runs = 32, 32, 12
@@ -35,7 +36,7 @@ func TestApplyBatchAllocs(t *testing.T) {
 		i++
 		n.Ready()
 	})
-	if allocs > 1 {
-		t.Errorf("ApplyBatch of %d updates to existing entries: %v allocations, want at most 1", batch, allocs)
+	if allocs > 2 {
+		t.Errorf("ApplyBatch of %d updates to existing entries: %v allocations, want at most 2", batch, allocs)
 	}
 }

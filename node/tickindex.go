@@ -42,11 +42,16 @@ func (x *tickIndex) set(t uint64, e *entry) {
 		x.pages = make(map[uint64]*tickPage)
 	}
 	p := x.pages[t/64]
+	b := uint(t % 64)
 	if p == nil {
 		p = &tickPage{}
+		if prev := x.pages[t/64-1]; b == 0 && prev != nil && prev.bits>>63 != 0 {
+			// Ticks t-1 and t held: a dense writer starts the next page. It fills up, so
+			// take its room at once instead of doubling seven times.
+			p.ents = make([]*entry, 0, 64)
+		}
 		x.pages[t/64] = p
 	}
-	b := uint(t % 64)
 	i := p.rank(b)
 	if p.bits&(1<<b) != 0 {
 		p.ents[i] = e
