@@ -241,7 +241,7 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		req, err := clientproto.ParseRequest(b)
+		req, err := clientproto.ParseOwnedRequest(b) // b is new per message (ReadMessage)
 		if err != nil {
 			c.refuse(clientproto.PeekSeq(b), isStreamAction(clientproto.PeekAction(b)), err)
 			continue
