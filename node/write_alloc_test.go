@@ -40,6 +40,9 @@ func TestWriteAllocs(t *testing.T) {
 func TestWriteMultiFound(t *testing.T) {
 	n := New(Config{Origin: "w~1"})
 	a, b, c := StringPath("a"), StringPath("b", "x", "y", "z"), StringPath("c")
+	if _, _, err := n.Write([]Change{{Path: StringPath("b", "x"), Value: AppendInt(nil, 0)}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := n.Write([]Change{{Path: a, Value: AppendInt(nil, 1)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -48,10 +51,10 @@ func TestWriteMultiFound(t *testing.T) {
 	if err != nil || u == nil || len(u.Ops) != 2 {
 		t.Fatal(u, err)
 	}
-	if !res[0].Changed || !res[0].HadPrev || !ValuesEqual(res[0].Prev, AppendInt(nil, 1)) || len(res[0].Entry.Chain) != 1 || res[0].Entry.Chain[0].Tick != 2 {
+	if !res[0].Changed || !res[0].HadPrev || !ValuesEqual(res[0].Prev, AppendInt(nil, 1)) || len(res[0].Entry.Chain) != 1 || res[0].Entry.Chain[0].Tick != 3 {
 		t.Errorf("res[0] = %+v", res[0])
 	}
-	if !res[1].Changed || res[1].HadPrev || !res[1].Entry.Path.Equal(b) || len(res[1].Entry.Chain) != 1 {
+	if !res[1].Changed || res[1].HadPrev || !ValuesEqual(res[1].Entry.Value, AppendInt(nil, 3)) || !res[1].Entry.Path.Equal(b) || len(res[1].Entry.Chain) != 1 {
 		t.Errorf("res[1] = %+v", res[1])
 	}
 	if res[2].Changed {
