@@ -22,6 +22,16 @@ func NewMsg(seq uint64) *Msg {
 	return m.Uint("seq", seq)
 }
 
+// Reset starts m over as NewMsg(seq) does, keeping its buffer, so that a connection builds its
+// replies without allocating. What Bytes returned before is overwritten.
+func (m *Msg) Reset(seq uint64) *Msg {
+	if cap(m.buf) < 64 || !m.pre {
+		m.buf = make([]byte, mapHeadRoom, 512)
+	}
+	m.buf, m.n, m.pre, m.taken = m.buf[:mapHeadRoom], 0, true, false
+	return m.Uint("seq", seq)
+}
+
 func (m *Msg) key(k string) { m.n++; m.buf = node.AppendString(m.buf, k) }
 
 func (m *Msg) Uint(k string, v uint64) *Msg    { m.key(k); m.buf = node.AppendUint(m.buf, v); return m }
