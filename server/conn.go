@@ -81,7 +81,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
 		s: s, nc: nc, ctx: ctx, cancel: cancel,
-		bw:      bufio.NewWriterSize(deadlineWriter{nc, s.cfg.WriteTimeout}, 64<<10),
+		bw:      bufio.NewWriterSize(&deadlineWriter{nc: nc, d: s.cfg.WriteTimeout}, 64<<10),
 		out:     make(chan []byte, 256),
 		done:    make(chan struct{}),
 		streams: make(map[uint64]*streamTask),
@@ -195,14 +195,20 @@ func (c *conn) writer() {
 	}
 }
 
-// deadlineWriter gives every write to the socket its own deadline.
+// deadlineWriter gives every write to the socket between 7/8 of d and d to go through: it moves
+// the deadline only once d/8 has passed since it last did, as re-arming the poller's timer for
+// every reply costs more than that slack is worth.
 type deadlineWriter struct {
-	nc net.Conn
-	d  time.Duration
+	nc    net.Conn
+	d     time.Duration
+	armed time.Time // when the deadline was last set (to armed + d)
 }
 
-func (w deadlineWriter) Write(b []byte) (int, error) {
-	w.nc.SetWriteDeadline(time.Now().Add(w.d))
+func (w *deadlineWriter) Write(b []byte) (int, error) {
+	if now := time.Now(); now.Sub(w.armed) >= w.d/8 {
+		w.nc.SetWriteDeadline(now.Add(w.d))
+		w.armed = now
+	}
 	return w.nc.Write(b)
 }
 
