@@ -318,7 +318,7 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		b, err := clientproto.ReadMessage(br, c.s.cfg.MaxRequest)
+		b, inBuf, err := nextMessage(br, c.s.cfg.MaxRequest)
 		if err != nil {
 			if errors.Is(err, io.EOF) || c.ctx.Err() != nil {
 				return
@@ -334,14 +334,42 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		req, err := clientproto.ParseOwnedRequest(b) // b is new per message (ReadMessage)
+		parse := clientproto.ParseOwnedRequest // b is new per message (ReadMessage)
+		if inBuf {
+			parse = clientproto.ParseRequest // copies what it keeps out of br's buffer
+		}
+		req, err := parse(b)
+		var seq uint64
+		var framed bool
 		if err != nil {
-			c.refuse(clientproto.PeekSeq(b), isStreamAction(clientproto.PeekAction(b)), err)
+			seq, framed = clientproto.PeekSeq(b), isStreamAction(clientproto.PeekAction(b))
+		}
+		if inBuf {
+			_, _ = br.Discard(len(b)) // b is buffered: cannot fail
+		}
+		if err != nil {
+			c.refuse(seq, framed, err)
 			continue
 		}
 		c.dispatch(req)
 		c.flushIdle(br)
 	}
+}
+
+// nextMessage returns the next client message. When it is all in br's buffer, as a request
+// that arrived in one piece is, b is that buffer (inBuf): valid until the caller discards
+// len(b) bytes, which saves copying every request. Else ReadMessage reads it into a new slice.
+func nextMessage(br *bufio.Reader, max int) (b []byte, inBuf bool, err error) {
+	if _, err := br.Peek(1); err != nil {
+		return nil, false, err // as ReadMessage: io.EOF if the stream ended between messages
+	}
+	if p, _ := br.Peek(br.Buffered()); len(p) > 0 {
+		if n, err := clientproto.ScanMessage(p); err == nil && n <= max {
+			return p[:n], true, nil
+		}
+	}
+	b, err = clientproto.ReadMessage(br, max)
+	return b, false, err
 }
 
 // awaitRequest waits for the next request's first byte, closing the connection if none comes
