@@ -25,12 +25,13 @@ func NewMsg(seq uint64) *Msg {
 	return m.Uint("seq", seq)
 }
 
-// Reset starts m again as NewMsg(seq) does, keeping its buffer: a stream that builds many
-// messages and copies each out (Bytes, then append) allocates none per message. A buffer that
-// one large value grew past resetKeep is let go rather than held for the stream's life.
+// Reset starts m again as NewMsg(seq) does, keeping its buffer: a connection or a stream that
+// builds many messages allocates none per message. What Bytes returned before is overwritten.
+// A buffer that one large value grew past resetKeep is let go rather than held for the
+// stream's life.
 func (m *Msg) Reset(seq uint64) *Msg {
-	if cap(m.buf) < mapHeadRoom || cap(m.buf) > resetKeep {
-		m.buf = make([]byte, mapHeadRoom, 64)
+	if cap(m.buf) < mapHeadRoom || cap(m.buf) > resetKeep || !m.pre {
+		m.buf = make([]byte, mapHeadRoom, 512)
 	}
 	m.n, m.buf, m.pre, m.taken = 0, m.buf[:mapHeadRoom], true, false
 	return m.Uint("seq", seq)

@@ -89,17 +89,28 @@ type Request struct {
 	File    string
 	HasFile bool
 	pathErr error // a string path, an error unless the action is save
+	owned   bool  // values may alias the input (ParseOwnedRequest)
 	// Extra holds the raw values of the keys not parsed above (auth, ACL and meta-area
 	// actions read theirs from here).
 	Extra map[string][]byte
 }
 
 // ParseRequest decodes one client message (a msgpack map) from b, which must hold exactly it.
-// Values stay raw msgpack; nothing is decoded into interface{}.
-func ParseRequest(b []byte) (*Request, error) {
-	r := node.NewReader(b)
-	req := &Request{MaxDepth: -1}
-	if err := parseMap(r, func(key string) error { return req.field(r, key) }); err != nil {
+// Values stay raw msgpack; nothing is decoded into interface{}. The request owns its memory:
+// the caller may reuse b.
+func ParseRequest(b []byte) (*Request, error) { return parseRequest(b, false) }
+
+// ParseOwnedRequest is ParseRequest for a b the caller hands over and never changes again (the
+// server reads each message into a new buffer): prev and the Extra values, which only live as
+// long as the request, alias b instead of being copied. Values are still copied: the tree keeps
+// them, and an alias would keep the whole message.
+func ParseOwnedRequest(b []byte) (*Request, error) { return parseRequest(b, true) }
+
+func parseRequest(b []byte, owned bool) (*Request, error) {
+	var r node.Reader
+	r.Reset(b)
+	req := &Request{MaxDepth: -1, owned: owned}
+	if err := parseMap(&r, func(key []byte) error { return req.field(&r, key) }); err != nil {
 		return nil, err
 	}
 	if r.Len() != 0 {
@@ -112,13 +123,14 @@ func ParseRequest(b []byte) (*Request, error) {
 }
 
 // parseMap iterates a map with string keys, calling fn with the reader positioned at each value.
-func parseMap(r *node.Reader, fn func(key string) error) error {
+// The key aliases the input: fn must copy what it keeps.
+func parseMap(r *node.Reader, fn func(key []byte) error) error {
 	n, err := r.MapLen()
 	if err != nil {
 		return fmt.Errorf("%w: want a map: %v", ErrBadRequest, err)
 	}
 	for i := 0; i < n; i++ {
-		key, err := r.Str()
+		key, err := strBytes(r)
 		if err != nil {
 			return fmt.Errorf("%w: key: %v", ErrBadRequest, err)
 		}
@@ -129,30 +141,92 @@ func parseMap(r *node.Reader, fn func(key string) error) error {
 	return nil
 }
 
+// strBytes reads a str or bin as r.Str does, but returns its bytes within the input instead of
+// a new string: keys and actions are only compared. Anything else is left to r.Str, for its
+// error.
+func strBytes(r *node.Reader) ([]byte, error) {
+	save := *r
+	if raw, err := r.Raw(); err == nil {
+		if s, ok := strPayload(raw); ok {
+			return s, nil
+		}
+	}
+	*r = save
+	s, err := r.Str()
+	return []byte(s), err
+}
+
+// strPayload returns the bytes of the complete str or bin encoding raw.
+func strPayload(raw []byte) ([]byte, bool) {
+	hdr := 0
+	switch c := raw[0]; {
+	case c&0xe0 == 0xa0:
+		hdr = 1
+	case c == 0xd9 || c == 0xc4:
+		hdr = 2
+	case c == 0xda || c == 0xc5:
+		hdr = 3
+	case c == 0xdb || c == 0xc6:
+		hdr = 5
+	default:
+		return nil, false
+	}
+	return raw[hdr:], true
+}
+
+// knownStrs are the action and state names: reading one returns the constant, not a new string.
+var knownStrs = func() map[string]string {
+	m := make(map[string]string)
+	for _, s := range []string{ActGetValue, ActSetValue, ActDeleteValue, ActDeleteTree, ActGetTree,
+		ActEnum, ActEnumerate, ActWatch, ActGetState, ActGetTock, ActStop, ActMulti, ActSnapshot,
+		ActKeyring, ActEnumNode, ActMsgSend, ActMsgMonitor, ActSave, ActKillNode, ActRoot,
+		ActAuthInfo, ActLog, StateStart, StateEnd, StateUptodate, StateAck} {
+		m[s] = s
+	}
+	return m
+}()
+
+// name reads a string as r.Str does, sharing the known names.
+func name(r *node.Reader) (string, error) {
+	b, err := strBytes(r)
+	if err != nil {
+		return "", err
+	}
+	if s, ok := knownStrs[string(b)]; ok {
+		return s, nil
+	}
+	return string(b), nil
+}
+
 var stateFlags = map[string]bool{"nodes": true, "known": true, "superseded": true, "present": true,
 	"deleted": true, "missing": true, "remote_missing": true, "node_drop": true, "debug": true}
 
-func (q *Request) field(r *node.Reader, key string) error {
+func (q *Request) field(r *node.Reader, key []byte) error {
 	var err error
-	switch key {
+	switch string(key) {
 	case "seq":
 		q.Seq, err = r.Uint()
 	case "action":
-		q.Action, err = r.Str()
+		q.Action, err = name(r)
 	case "state":
 		if r.IsNil() {
 			return nil
 		}
-		q.State, err = r.Str()
+		q.State, err = name(r)
 	case "path":
 		var v []byte
 		if v, err = r.Raw(); err != nil {
 			return err
 		}
-		q.Path, err = node.NewReader(v).Path()
+		var pr node.Reader
+		pr.Reset(v)
+		q.Path, err = pr.Path()
 		q.HasPath = err == nil
-		if s, e := node.NewReader(v).Str(); err != nil && e == nil {
-			q.File, q.HasFile, q.pathErr, err = s, true, err, nil // decided once the action is known
+		if err != nil { // a file name? (only then: a failed Str costs an error's allocations)
+			pr.Reset(v)
+			if s, e := pr.Str(); e == nil {
+				q.File, q.HasFile, q.pathErr, err = s, true, err, nil // decided once the action is known
+			}
 		}
 	case "nchain":
 		if r.IsNil() {
@@ -202,39 +276,41 @@ func (q *Request) field(r *node.Reader, key string) error {
 		q.Ops = make([]Op, n)
 		for i := range q.Ops {
 			op := &q.Ops[i]
-			if err = parseMap(r, func(k string) error {
-				if k == "path" {
+			if err = parseMap(r, func(k []byte) error {
+				if string(k) == "path" {
 					var e error
 					op.Path, e = r.Path()
 					return e
 				}
-				if k == "delete" {
+				if string(k) == "delete" {
 					var e error
 					op.Delete, e = boolish(r)
 					return e
 				}
-				return op.field(r, k)
+				return op.field(r, k, q.owned)
 			}); err != nil {
 				return err
 			}
 		}
 	case "value", "chain", "prev", "idem":
-		return q.Op.field(r, key)
+		return q.Op.field(r, key, q.owned)
 	case "op", "key": // keyring's; other types are ignored, as unknown keys are
 		var v []byte
 		if v, err = r.Raw(); err == nil {
-			if str, e := node.NewReader(v).Str(); e == nil && key == "op" {
+			var kr node.Reader
+			kr.Reset(v)
+			if str, e := kr.Str(); e == nil && string(key) == "op" {
 				q.KeyringOp = str
 			} else if e == nil {
 				q.Key = str
 			}
 		}
 	default:
-		if stateFlags[key] {
+		if stateFlags[string(key)] {
 			if q.Flags == nil {
 				q.Flags = make(map[string]bool)
 			}
-			q.Flags[key], err = boolish(r)
+			q.Flags[string(key)], err = boolish(r)
 			return err
 		}
 		var v []byte // unknown keys are ignored, as in DistKV, but kept for the actions that want them
@@ -242,15 +318,26 @@ func (q *Request) field(r *node.Reader, key string) error {
 			if q.Extra == nil {
 				q.Extra = make(map[string][]byte)
 			}
-			q.Extra[key] = append([]byte(nil), v...) // owned: the input buffer may be reused
+			q.Extra[string(key)] = q.own(v)
 		}
 	}
 	return err
 }
 
-func (op *Op) field(r *node.Reader, key string) error {
+// own returns v, or a copy of it unless the request owns its input (for the fields that do not
+// outlive the request).
+func (q *Request) own(v []byte) []byte { return ownBytes(v, q.owned) }
+
+func ownBytes(v []byte, owned bool) []byte {
+	if owned {
+		return v
+	}
+	return append([]byte(nil), v...)
+}
+
+func (op *Op) field(r *node.Reader, key []byte, owned bool) error {
 	var err error
-	switch key {
+	switch string(key) {
 	case "value":
 		var v []byte
 		if v, err = r.Raw(); err == nil {
@@ -259,7 +346,7 @@ func (op *Op) field(r *node.Reader, key string) error {
 	case "prev":
 		var v []byte
 		if v, err = r.Raw(); err == nil {
-			op.Prev, op.HasPrev = append([]byte(nil), v...), true
+			op.Prev, op.HasPrev = ownBytes(v, owned), true
 		}
 	case "idem":
 		op.Idem, err = boolish(r)
@@ -279,9 +366,9 @@ func readChainHead(r *node.Reader) (node.Link, error) {
 	if r.IsNil() {
 		return l, nil
 	}
-	err := parseMap(r, func(k string) error {
+	err := parseMap(r, func(k []byte) error {
 		var err error
-		switch k {
+		switch string(k) {
 		case "node":
 			if !r.IsNil() {
 				l.Origin, err = r.Str()

@@ -132,6 +132,14 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("ParseRequest of %d bytes allocated %d bytes (limit %d)", len(b), alloc, limit)
 		}
 		PeekSeq(b) // must not panic either
+		// The server's variant, whose values alias its input, decodes the same request.
+		qo, erro := ParseOwnedRequest(bytes.Clone(b))
+		if qo != nil {
+			qo.owned = false
+		}
+		if (err == nil) != (erro == nil) || (err != nil && err.Error() != erro.Error()) || !reflect.DeepEqual(q, qo) {
+			t.Fatalf("ParseOwnedRequest differs from ParseRequest: %v / %v\n%#v\n%#v", err, erro, q, qo)
+		}
 		if err != nil {
 			if q != nil {
 				t.Fatalf("both a request and an error: %v", err)

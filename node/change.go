@@ -60,36 +60,49 @@ func (e *CondError) Unwrap() error {
 // and every change is made, or none is. Changes that are no-ops (idem, or deleting what has
 // no value) take no op; if none is left, no tick is used.
 func (n *Node) Write(chs []Change) ([]Result, *Update, error) {
-	seen := make(map[string]bool, len(chs))
+	var seen map[string]bool // one change cannot repeat a path: no map, no key
+	if len(chs) > 1 {
+		seen = make(map[string]bool, len(chs))
+	}
+	// found holds each change's entry as the checks looked it up: nothing changes before
+	// Apply, so the ops are built from the same lookups.
+	var found1 [1]*entry
+	found := found1[:0]
+	if len(chs) > 1 {
+		found = make([]*entry, 0, len(chs))
+	}
 	for i := range chs {
 		ch := &chs[i]
 		if len(ch.Path) == 0 {
 			return nil, nil, ErrRoot
 		}
-		if k := ch.Path.Key(); seen[k] {
-			return nil, nil, fmt.Errorf("node: path %s written twice in one update", ch.Path)
-		} else {
-			seen[k] = true
+		if seen != nil {
+			if k := ch.Path.Key(); seen[k] {
+				return nil, nil, fmt.Errorf("node: path %s written twice in one update", ch.Path)
+			} else {
+				seen[k] = true
+			}
 		}
 		if !ch.Delete {
-			if r := NewReader(ch.Value); len(ch.Value) == 0 {
+			if r := (Reader{b: ch.Value}); len(ch.Value) == 0 {
 				return nil, nil, wireErr("change %d: no value", i)
 			} else if _, err := r.Raw(); err != nil || r.Len() != 0 {
 				return nil, nil, wireErr("change %d: the value is not exactly one msgpack value", i)
 			}
 		}
-		if err := n.check(i, ch); err != nil {
+		e := n.find(ch.Path)
+		if err := n.check(i, ch, e); err != nil {
 			return nil, nil, err
 		}
+		found = append(found, e)
 	}
 	if n.clock >= MaxTick || n.self.highest >= MaxTick {
 		return nil, nil, fmt.Errorf("node: clock exhausted (tock %d, tick %d)", n.clock, n.self.highest)
 	}
-	res := make([]Result, len(chs))
-	u := &Update{Origin: n.self.name}
+	res, u := newWrite(n.self.name, chs)
 	for i := range chs {
 		ch := &chs[i]
-		e := n.find(ch.Path)
+		e := found[i]
 		if e != nil && e.live() {
 			res[i].Prev, res[i].HadPrev = e.value, true
 		}
@@ -99,7 +112,7 @@ func (n *Node) Write(chs []Change) ([]Result, *Update, error) {
 			}
 			continue
 		}
-		op := Op{Path: ch.Path.Clone(), Delete: ch.Delete}
+		op := Op{Path: u.clonePath(ch.Path), Delete: ch.Delete}
 		if !ch.Delete {
 			op.Value = ch.Value
 		}
@@ -115,14 +128,48 @@ func (n *Node) Write(chs []Change) ([]Result, *Update, error) {
 	n.clock++
 	u.Tick, u.Tock = n.self.highest+1, n.clock
 	n.stats.Local++
-	n.Apply(u)
-	n.eff.Send = append(n.eff.Send, u)
+	n.Apply(&u.Update)
+	n.eff.Send = append(n.eff.Send, &u.Update)
 	for i := range chs {
 		if res[i].Changed {
-			res[i].Entry = n.find(chs[i].Path).view(chs[i].Path, n.cfg.ChainLen)
+			e := found[i] // Apply changed it in place
+			if e == nil {
+				e = n.find(chs[i].Path) // Apply made it
+			}
+			res[i].Entry = e.view(chs[i].Path, n.cfg.ChainLen)
 		}
 	}
-	return res, u, nil
+	return res, &u.Update, nil
+}
+
+// written is what a write allocates: a single change (the common write) takes its update, op,
+// path and result from one object, as they live about as long (until the update is sent).
+type written struct {
+	Update
+	ops   [1]Op
+	path  [4]Element
+	res   [1]Result
+	paths int // elements of path used
+}
+
+func newWrite(origin string, chs []Change) ([]Result, *written) {
+	w := &written{Update: Update{Origin: origin}}
+	if len(chs) == 1 {
+		w.Ops = w.ops[:0]
+		return w.res[:], w
+	}
+	w.Ops = make([]Op, 0, len(chs))
+	return make([]Result, len(chs)), w
+}
+
+// clonePath copies p, into w's own room while it lasts.
+func (w *written) clonePath(p Path) Path {
+	if w.paths+len(p) > len(w.path) {
+		return p.Clone()
+	}
+	c := append(w.path[w.paths:w.paths], p...)
+	w.paths += len(p)
+	return c[:len(p):len(p)]
 }
 
 func (n *Node) noop(e *entry, ch *Change) bool {
@@ -132,8 +179,8 @@ func (n *Node) noop(e *entry, ch *Change) bool {
 	return ch.Idem && e != nil && e.live() && ValuesEqual(e.value, ch.Value)
 }
 
-func (n *Node) check(i int, ch *Change) error {
-	e := n.find(ch.Path)
+// check tests ch's conditions against e, the entry at its path (nil: none).
+func (n *Node) check(i int, ch *Change, e *entry) error {
 	live := e != nil && e.live()
 	if ch.HasIfChain {
 		want := ch.IfChain

@@ -558,5 +558,5 @@ func (c *conn) authInfo(q *clientproto.Request) {
 	}
 	r := *q
 	r.Action, r.Path, r.HasPath, r.Node = clientproto.ActGetValue, metaAuth(), true, ""
-	c.send(c.s.getValue(&r, nil))
+	c.send(c.s.getValue(clientproto.NewMsg(r.Seq), &r, nil))
 }

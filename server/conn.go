@@ -41,6 +41,19 @@ type conn struct {
 	// adds to it, so when it reads 0 no earlier reply is outstanding (see ackWrite).
 	queued atomic.Int64
 	sess   session // login state (auth.go)
+
+	// The socket's write side. The writer goroutine writes what send queues; the reader
+	// goroutine writes its own replies here directly (sendNow) while nothing is queued,
+	// which saves a goroutine hand-off per request, and flushes once no further request is
+	// buffered, so that pipelined requests share a write.
+	wmu     sync.Mutex
+	bw      *bufio.Writer
+	wfailed bool
+	// inflight counts the messages given to out and not yet written; sendNow writes
+	// directly only at 0, so that it never overtakes a queued message.
+	inflight atomic.Int64
+	msg      clientproto.Msg // the reader goroutine's reply buffer (replyMsg)
+	chs      [1]node.Change  // the reader goroutine's room for a single write's change
 }
 
 type ack struct {
@@ -48,6 +61,11 @@ type ack struct {
 	send  []*node.Update
 	more  []ackPart // delete_tree's further chunks, each waited for and sent on its own
 	reply []byte
+	// borrowed: reply is the reader's reply buffer (replyMsg), copied if the ack is queued
+	borrowed bool
+	// w, when its action is set, is a client write: its metrics and its "not durable" error
+	// reply (where done and errFn would each cost a closure per write).
+	w     writeAck
 	errFn func(error) []byte
 	done  func(error) // metrics: called with the write's outcome before the reply (nil: none)
 }
@@ -63,6 +81,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
 		s: s, nc: nc, ctx: ctx, cancel: cancel,
+		bw:      bufio.NewWriterSize(&deadlineWriter{nc: nc, d: s.cfg.WriteTimeout}, 64<<10),
 		out:     make(chan []byte, 256),
 		done:    make(chan struct{}),
 		streams: make(map[uint64]*streamTask),
@@ -81,12 +100,72 @@ func (c *conn) send(b []byte) bool {
 	if c.ctx.Err() != nil {
 		return false
 	}
+	c.inflight.Add(1)
 	select {
 	case c.out <- b:
 		return true
 	case <-c.ctx.Done():
+		c.inflight.Add(-1)
 		return false
 	}
+}
+
+// replyMsg starts a reply in the reader goroutine's own buffer; what it encodes is valid until
+// the next replyMsg, so it goes out with sendNow (or is copied).
+func (c *conn) replyMsg(seq uint64) *clientproto.Msg { return c.msg.Reset(seq) }
+
+// sendNow is send for the reader goroutine: with nothing queued it writes b to the socket's
+// buffer itself (flushed by flushIdle), else it queues a copy, as b may be the reply buffer.
+func (c *conn) sendNow(b []byte) bool {
+	if c.ctx.Err() != nil {
+		return false
+	}
+	c.wmu.Lock()
+	if c.inflight.Load() != 0 {
+		c.wmu.Unlock()
+		return c.send(append([]byte(nil), b...))
+	}
+	defer c.wmu.Unlock()
+	if c.wfailed {
+		return false
+	}
+	if _, err := c.bw.Write(b); err != nil {
+		c.writeFailed(err)
+		return false
+	}
+	return true
+}
+
+// flushIdle flushes the reader's direct replies unless another complete request is already
+// buffered in br: its reply then shares the write.
+func (c *conn) flushIdle(br *bufio.Reader) {
+	if n := br.Buffered(); n > 0 {
+		if p, _ := br.Peek(n); len(p) == n {
+			if _, err := clientproto.ScanMessage(p); err == nil {
+				return
+			}
+		}
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.wfailed && c.bw.Buffered() > 0 {
+		if err := c.bw.Flush(); err != nil {
+			c.writeFailed(err)
+		}
+	}
+}
+
+// writeFailed ends the connection after a failed write; the caller holds wmu.
+func (c *conn) writeFailed(err error) {
+	if !c.wfailed && c.ctx.Err() == nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.s.log.Info("dropping a client that stopped reading", "client", c.nc.RemoteAddr().String(),
+				"write_timeout", c.s.cfg.WriteTimeout)
+		}
+	}
+	c.wfailed = true
+	c.close()
 }
 
 // writer owns the socket's write side. Every write has WriteTimeout to go through: a client
@@ -94,47 +173,42 @@ func (c *conn) send(b []byte) bool {
 // ends its streams and frees its watch queues (they cannot block anyone else meanwhile).
 func (c *conn) writer() {
 	defer close(c.done)
-	bw := bufio.NewWriterSize(deadlineWriter{c.nc, c.s.cfg.WriteTimeout}, 64<<10)
-	failed := false
-	fail := func(err error) {
-		if !failed && c.ctx.Err() == nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				c.s.log.Info("dropping a client that stopped reading", "client", c.nc.RemoteAddr().String(),
-					"write_timeout", c.s.cfg.WriteTimeout)
-			}
-		}
-		failed = true
-		c.close()
-	}
 	// Drain until serve closes out, so that a last error message is written before the close.
 	for b := range c.out {
-		if failed {
-			continue // keep draining so senders never block
-		}
-		if _, err := bw.Write(b); err != nil {
-			fail(err)
-			continue
-		}
-		if len(c.out) == 0 {
-			if err := bw.Flush(); err != nil {
-				fail(err)
+		c.wmu.Lock()
+		if !c.wfailed { // else keep draining so senders never block
+			if _, err := c.bw.Write(b); err != nil {
+				c.writeFailed(err)
+			} else if len(c.out) == 0 {
+				if err := c.bw.Flush(); err != nil {
+					c.writeFailed(err)
+				}
 			}
 		}
+		c.inflight.Add(-1)
+		c.wmu.Unlock()
 	}
-	if !failed {
-		bw.Flush()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.wfailed {
+		c.bw.Flush()
 	}
 }
 
-// deadlineWriter gives every write to the socket its own deadline.
+// deadlineWriter gives every write to the socket between 7/8 of d and d to go through: it moves
+// the deadline only once d/8 has passed since it last did, as re-arming the poller's timer for
+// every reply costs more than that slack is worth.
 type deadlineWriter struct {
-	nc net.Conn
-	d  time.Duration
+	nc    net.Conn
+	d     time.Duration
+	armed time.Time // when the deadline was last set (to armed + d)
 }
 
-func (w deadlineWriter) Write(b []byte) (int, error) {
-	w.nc.SetWriteDeadline(time.Now().Add(w.d))
+func (w *deadlineWriter) Write(b []byte) (int, error) {
+	if now := time.Now(); now.Sub(w.armed) >= w.d/8 {
+		w.nc.SetWriteDeadline(now.Add(w.d))
+		w.armed = now
+	}
 	return w.nc.Write(b)
 }
 
@@ -143,8 +217,11 @@ func (w deadlineWriter) Write(b []byte) (int, error) {
 // reader goroutine: handing it to the acker would cost a goroutine switch per write.
 func (c *conn) ackWrite(a ack) {
 	if a.seq == 0 && len(a.more) == 0 && c.queued.Load() == 0 {
-		c.reply(a)
+		c.reply(a, true)
 		return
+	}
+	if a.borrowed {
+		a.reply, a.borrowed = append([]byte(nil), a.reply...), false
 	}
 	c.queueAck(a)
 }
@@ -160,13 +237,14 @@ func (c *conn) queueAck(a ack) {
 // acker replies to queued writes in order once each is durable.
 func (c *conn) acker() {
 	for a := range c.acks {
-		c.reply(a)
+		c.reply(a, false)
 		c.queued.Add(-1)
 	}
 }
 
-// reply waits for a write's durability, hands it to the peers and answers the client.
-func (c *conn) reply(a ack) {
+// reply waits for a write's durability, hands it to the peers and answers the client; inline
+// on the reader goroutine (sendNow) or on the acker.
+func (c *conn) reply(a ack, inline bool) {
 	// Not c.ctx: a client that hangs up must not stop its write from reaching peers.
 	err := c.s.finish(context.Background(), a.seq, a.send)
 	for _, p := range a.more {
@@ -179,11 +257,26 @@ func (c *conn) reply(a ack) {
 	if a.done != nil {
 		a.done(err)
 	}
-	if err != nil && a.errFn != nil {
-		c.send(a.errFn(err))
-		return
+	if a.w.action != "" {
+		c.s.met.request(a.w.action, "write", a.w.start, err)
 	}
-	c.send(a.reply)
+	switch {
+	case err != nil && a.errFn != nil:
+		c.send(a.errFn(err))
+	case err != nil && a.w.action != "":
+		c.send(errReply(a.w.seq, fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), a.w.tock))
+	case inline:
+		c.sendNow(a.reply)
+	default:
+		c.send(a.reply)
+	}
+}
+
+// writeAck is what a client write's ack needs for its metrics and its error reply.
+type writeAck struct {
+	action    string
+	start     time.Time
+	seq, tock uint64
 }
 
 func (c *conn) serve() {
@@ -225,7 +318,7 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		b, err := clientproto.ReadMessage(br, c.s.cfg.MaxRequest)
+		b, inBuf, err := nextMessage(br, c.s.cfg.MaxRequest)
 		if err != nil {
 			if errors.Is(err, io.EOF) || c.ctx.Err() != nil {
 				return
@@ -241,13 +334,42 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		req, err := clientproto.ParseRequest(b)
+		parse := clientproto.ParseOwnedRequest // b is new per message (ReadMessage)
+		if inBuf {
+			parse = clientproto.ParseRequest // copies what it keeps out of br's buffer
+		}
+		req, err := parse(b)
+		var seq uint64
+		var framed bool
 		if err != nil {
-			c.refuse(clientproto.PeekSeq(b), isStreamAction(clientproto.PeekAction(b)), err)
+			seq, framed = clientproto.PeekSeq(b), isStreamAction(clientproto.PeekAction(b))
+		}
+		if inBuf {
+			_, _ = br.Discard(len(b)) // b is buffered: cannot fail
+		}
+		if err != nil {
+			c.refuse(seq, framed, err)
 			continue
 		}
 		c.dispatch(req)
+		c.flushIdle(br)
 	}
+}
+
+// nextMessage returns the next client message. When it is all in br's buffer, as a request
+// that arrived in one piece is, b is that buffer (inBuf): valid until the caller discards
+// len(b) bytes, which saves copying every request. Else ReadMessage reads it into a new slice.
+func nextMessage(br *bufio.Reader, max int) (b []byte, inBuf bool, err error) {
+	if _, err := br.Peek(1); err != nil {
+		return nil, false, err // as ReadMessage: io.EOF if the stream ended between messages
+	}
+	if p, _ := br.Peek(br.Buffered()); len(p) > 0 {
+		if n, err := clientproto.ScanMessage(p); err == nil && n <= max {
+			return p[:n], true, nil
+		}
+	}
+	b, err = clientproto.ReadMessage(br, max)
+	return b, false, err
 }
 
 // awaitRequest waits for the next request's first byte, closing the connection if none comes
@@ -288,6 +410,7 @@ func isNetErr(err error) bool {
 // streamTask is one running stream; a pointer, so that a stream replaced under the same seq
 // does not unregister its successor when it ends.
 type streamTask struct {
+	ctx    context.Context
 	cancel context.CancelFunc
 	win    *window // flow control of a multi-message stream; nil if off
 }
@@ -308,7 +431,7 @@ func (c *conn) multiStream(q *clientproto.Request, fn func(ctx context.Context, 
 func (c *conn) runStream(q *clientproto.Request, multi bool, fn func(ctx context.Context, out *streamOut)) {
 	seq := q.Seq
 	ctx, cancel := context.WithCancel(c.ctx)
-	t := &streamTask{cancel: cancel}
+	t := &streamTask{ctx: ctx, cancel: cancel}
 	out := &streamOut{c: c, seq: seq}
 	if n := c.qlenFor(q); multi && n > 0 {
 		t.win = newWindow(n)
@@ -364,14 +487,17 @@ func (c *conn) refuse(seq uint64, framed bool, err error) {
 	c.send(num(clientproto.NewMsg(seq).Str("state", clientproto.StateEnd)))
 }
 
+// stop cancels the stream seq; false if there is none running. One already cancelled counts
+// as stopped while it unregisters: its end may have reached the client before that.
 func (c *conn) stop(seq uint64) bool {
 	c.mu.Lock()
 	t := c.streams[seq]
 	c.mu.Unlock()
-	if t != nil {
-		t.cancel()
+	if t == nil || t.ctx.Err() != nil {
+		return false
 	}
-	return t != nil
+	t.cancel()
+	return true
 }
 
 // errReply builds {seq, error, etype, tock}.

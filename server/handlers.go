@@ -31,7 +31,7 @@ func (c *conn) dispatch(q *clientproto.Request) {
 	}
 	switch q.Action {
 	case clientproto.ActGetValue:
-		c.send(s.getValue(q, c.rootNow()))
+		c.sendNow(s.getValue(c.replyMsg(q.Seq), q, c.rootNow()))
 	case clientproto.ActRoot:
 		c.setRoot(q)
 	case clientproto.ActSetValue, clientproto.ActDeleteValue, clientproto.ActMulti:
@@ -112,12 +112,11 @@ func chainLen(q *clientproto.Request, def int) int {
 	return q.NChain
 }
 
-// getValue answers get_value; root is the client's (root.go): an entry found by tick outside
-// it is not shown, one inside has its path made relative.
-func (s *Server) getValue(q *clientproto.Request, root node.Path) []byte {
+// getValue answers get_value in m, begun for q; root is the client's (root.go): an entry found
+// by tick outside it is not shown, one inside has its path made relative.
+func (s *Server) getValue(m *clientproto.Msg, q *clientproto.Request, root node.Path) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := clientproto.NewMsg(q.Seq)
 	nc := chainLen(q, 0)
 	var e node.Entry
 	var ok bool
@@ -146,8 +145,9 @@ func (s *Server) getValue(q *clientproto.Request, root node.Path) []byte {
 	return m.Uint("tock", s.node.Tock()).Bytes()
 }
 
-// changes turns a set_value, delete_value or multi request into node changes.
-func (s *Server) changes(q *clientproto.Request) ([]node.Change, error) {
+// changes turns a set_value, delete_value or multi request into node changes, in dst's room
+// if there is enough.
+func (s *Server) changes(q *clientproto.Request, dst []node.Change) ([]node.Change, error) {
 	ops := q.Ops
 	switch q.Action {
 	case clientproto.ActSetValue, clientproto.ActDeleteValue:
@@ -169,7 +169,11 @@ func (s *Server) changes(q *clientproto.Request) ([]node.Change, error) {
 			return nil, fmt.Errorf("%w: multi needs ops", clientproto.ErrBadRequest)
 		}
 	}
-	chs := make([]node.Change, len(ops))
+	chs := dst[:0]
+	if cap(chs) < len(ops) {
+		chs = make([]node.Change, 0, len(ops))
+	}
+	chs = chs[:len(ops)]
 	var seen map[string]bool // a single op cannot repeat a path: no map, no key, per write
 	if len(ops) > 1 {
 		seen = make(map[string]bool, len(ops))
@@ -200,21 +204,23 @@ func (s *Server) changes(q *clientproto.Request) ([]node.Change, error) {
 // write applies a write request and queues its reply for when it is durable.
 func (c *conn) write(q *clientproto.Request) {
 	s := c.s
-	done := s.met.writeDone(q.Action, time.Now())
-	chs, err := s.changes(q)
+	w := writeAck{action: q.Action, start: time.Now(), seq: q.Seq}
+	chs, err := s.changes(q, c.chs[:])
 	if err != nil {
-		done(err)
+		s.met.request(w.action, "write", w.start, err)
 		c.send(errReply(q.Seq, err, s.tock()))
 		return
 	}
 	res, seq, send, tock, err := s.Write(chs)
+	clear(c.chs[:]) // drop the references to the request
 	if err != nil {
-		done(err)
+		s.met.request(w.action, "write", w.start, err)
 		c.send(errReply(q.Seq, err, tock))
 		return
 	}
+	w.tock = tock
 	nc := chainLen(q, 1)
-	m := clientproto.NewMsg(q.Seq)
+	m := c.replyMsg(q.Seq)
 	if q.Action == clientproto.ActMulti {
 		m.Key("changed").Array(len(res))
 		for _, r := range res {
@@ -235,9 +241,7 @@ func (c *conn) write(q *clientproto.Request) {
 		}
 	}
 	m.Uint("tock", tock)
-	c.ackWrite(ack{seq: seq, send: send, reply: m.Bytes(), done: done, errFn: func(err error) []byte {
-		return errReply(q.Seq, fmt.Errorf("%w: not durable: %v", clientproto.ErrUnavailable, err), tock)
-	}})
+	c.ackWrite(ack{seq: seq, send: send, reply: m.Bytes(), borrowed: true, w: w})
 }
 
 // Write applies changes as one update and logs it. The caller must call finish(seq, send)

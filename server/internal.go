@@ -35,7 +35,7 @@ func (c *conn) internal(q *clientproto.Request) bool {
 	r.Path = append(node.Path{node.Nil()}, q.Path...)
 	switch act {
 	case clientproto.ActGetValue:
-		c.send(c.s.getValue(&r, nil))
+		c.send(c.s.getValue(clientproto.NewMsg(r.Seq), &r, nil))
 	case clientproto.ActSetValue, clientproto.ActDeleteValue:
 		c.write(&r)
 	case clientproto.ActEnum:
