@@ -109,30 +109,40 @@ func (c *cluster) donor() (peerInfo, bool) {
 func (c *cluster) learnOwnHistory(ctx context.Context) error {
 	peers := c.others(false)
 	if len(peers) == 0 {
-		return nil // alone: this node is the network
+		c.startAlone() // this node is the network, or it is cut off from it (alone.go)
+		return nil
 	}
 	heard := 0
 	for _, p := range peers {
-		v, err := c.vector(ctx, p)
-		if err != nil {
+		if err := c.learnFrom(ctx, p); err != nil {
 			c.s.log.Debug("catch-up: no vector", "member", p.Name, "err", err)
 			continue
 		}
 		heard++
-		c.s.mu.Lock()
-		own := c.s.node.Origin()
-		c.s.node.SeeHead(own, v.Highest[own])
-		c.s.node.SeeTock(v.Tock)
-		miss := c.s.node.MissingOf(own)
-		c.s.mu.Unlock()
-		if !miss.Empty() {
-			if err := c.puller.PullAll(ctx, p, own, miss); err != nil {
-				c.s.log.Debug("catch-up: pulling own ticks", "member", p.Name, "err", err)
-			}
-		}
 	}
 	if heard == 0 {
 		return fmt.Errorf("none of %d alive members answered", len(peers))
+	}
+	return nil
+}
+
+// learnFrom asks p for its vector, learns its tock and this node's own highest tick from it,
+// and pulls what it lost of its own history (a failed pull is left to the puller).
+func (c *cluster) learnFrom(ctx context.Context, p peerInfo) error {
+	v, err := c.vector(ctx, p)
+	if err != nil {
+		return err
+	}
+	c.s.mu.Lock()
+	own := c.s.node.Origin()
+	c.s.node.SeeHead(own, v.Highest[own])
+	c.s.node.SeeTock(v.Tock)
+	miss := c.s.node.MissingOf(own)
+	c.s.mu.Unlock()
+	if !miss.Empty() {
+		if err := c.puller.PullAll(ctx, p, own, miss); err != nil {
+			c.s.log.Debug("pulling own ticks", "member", p.Name, "err", err)
+		}
 	}
 	return nil
 }

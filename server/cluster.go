@@ -48,6 +48,7 @@ type cluster struct {
 	saveMu sync.Mutex // one write of DIR/members at a time
 
 	resyncing   atomic.Bool     // one background resync at a time
+	alone       atomic.Bool     // started alone, remembering others: writes wait (alone.go)
 	stateMu     sync.Mutex      // one state transfer at a time (catch-up, resync)
 	antiEntropy atomic.Bool     // one anti-entropy pass at a time
 	aeLogged    map[string]bool // divergences logged already (under mu)

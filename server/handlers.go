@@ -255,6 +255,9 @@ func (s *Server) Write(chs []node.Change) (res []node.Result, seq uint64, send [
 	if !s.writable() {
 		return nil, 0, nil, s.node.Tock(), fmt.Errorf("%w: still catching up on its own history", clientproto.ErrNotReady)
 	}
+	if s.cluster != nil && s.cluster.alone.Load() {
+		return nil, 0, nil, s.node.Tock(), errAlone
+	}
 	res, _, err = s.node.Write(chs)
 	if err != nil {
 		return nil, 0, nil, s.node.Tock(), err

@@ -40,6 +40,9 @@ func (c *cluster) houseLoop() {
 		case <-t.C:
 		case <-c.kick:
 		}
+		if c.alone.Load() {
+			c.endAlone()
+		}
 		rank := c.ranking()
 		if len(rank) == 0 || rank[0] != c.s.cfg.Name {
 			// Every node keeps the purge guard's memory: any may be the housekeeper after a

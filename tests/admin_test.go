@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/distkv/distkv/clientproto/client"
+	"github.com/distkv/distkv/internal/testport"
 	"github.com/distkv/distkv/node"
 )
 
@@ -28,7 +29,7 @@ func adminCluster(t *testing.T, n int) (*clCluster, []string) {
 		dirs = append(dirs, t.TempDir()) // before clStartWith: removed after the servers stop
 	}
 	c := clStartWith(t, n, func(k int, nd *clNode) {
-		a := clFreePort(t, fmt.Sprintf("127.0.0.%d", k+1), false)
+		a := testport.Addr(t, fmt.Sprintf("127.0.0.%d", k+1), false)
 		admins = append(admins, a)
 		nd.extra = append(nd.extra, "--admin-addr", a, "--data-dir", dirs[k])
 		if k == 0 {
@@ -294,9 +295,9 @@ func TestAdminReadyFlips(t *testing.T) {
 			c.nodes[0].cmd.Process.Signal(syscall.SIGCONT)
 		}
 	}()
-	admin := clFreePort(t, "127.0.0.3", false)
-	nd := &clNode{name: "n2", client: clFreePort(t, "127.0.0.3", false), gossip: clFreePort(t, "127.0.0.3", true),
-		peer: clFreePort(t, "127.0.0.3", false), extra: []string{"--admin-addr", admin}}
+	admin := testport.Addr(t, "127.0.0.3", false)
+	nd := &clNode{name: "n2", client: testport.Addr(t, "127.0.0.3", false), gossip: testport.Addr(t, "127.0.0.3", true),
+		peer: testport.Addr(t, "127.0.0.3", false), extra: []string{"--admin-addr", admin}}
 	c.nodes = append(c.nodes, nd)
 	c.spawn(2)
 	// Not ready while the join hangs; alive all the same.

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"reflect"
@@ -23,6 +22,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/distkv/distkv/clientproto/client"
+	"github.com/distkv/distkv/internal/testport"
 	"github.com/distkv/distkv/node"
 )
 
@@ -53,7 +53,10 @@ func (l *clLog) String() string {
 // clNode is one server process.
 type clNode struct {
 	name                 string
+	host                 string // the loopback address it binds
 	client, gossip, peer string // addresses
+	started              bool   // it was ready once: its addresses are known
+	portRetries          int    // first starts that failed on a port in use
 	cmd                  *exec.Cmd
 	log                  *clLog
 	done                 chan struct{}
@@ -93,31 +96,6 @@ func clEnv() []string {
 	return env
 }
 
-// clFreePort returns a port on host that was free a moment ago for TCP, and for UDP too when
-// udp is set (gossip uses both on one port).
-func clFreePort(t *testing.T, host string, udp bool) string {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			t.Fatalf("listen on %s: %v (is %s a loopback address here?)", host, err, host)
-		}
-		addr := l.Addr().String()
-		if !udp {
-			l.Close()
-			return addr
-		}
-		u, err := net.ListenPacket("udp", addr)
-		l.Close()
-		if err == nil {
-			u.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port on %s", host)
-	return ""
-}
-
 // clStart starts n servers: node k on 127.0.0.(k+1), all joining node 0. It returns once every
 // one is ready and sees all the others alive and ready.
 func clStart(t *testing.T, n int) *clCluster {
@@ -142,8 +120,8 @@ func clStartWith(t *testing.T, n int, edit func(k int, nd *clNode)) *clCluster {
 func (c *clCluster) add(edit func(k int, nd *clNode)) int {
 	k := len(c.nodes)
 	host := fmt.Sprintf("127.0.0.%d", k+1)
-	nd := &clNode{name: fmt.Sprintf("n%d", k), client: clFreePort(c.t, host, false),
-		gossip: clFreePort(c.t, host, true), peer: clFreePort(c.t, host, false)}
+	nd := &clNode{name: fmt.Sprintf("n%d", k), host: host}
+	nd.pickPorts(c.t)
 	if edit != nil {
 		edit(k, nd)
 	}
@@ -152,7 +130,18 @@ func (c *clCluster) add(edit func(k int, nd *clNode)) int {
 	return k
 }
 
-// launch starts node k's process (again) and waits until it serves clients and is ready.
+// pickPorts gives nd fresh client, gossip and peer addresses on its host.
+func (nd *clNode) pickPorts(t *testing.T) {
+	nd.client, nd.gossip, nd.peer = testport.Addr(t, nd.host, false), testport.Addr(t, nd.host, true), testport.Addr(t, nd.host, false)
+}
+
+// clPortRetries is how often a node's first start may fail on a port something else bound
+// since it was picked.
+const clPortRetries = 3
+
+// launch starts node k's process (again) and waits until it serves clients and is ready. If
+// its first start fails on a port in use, it starts it again on fresh ports: nobody knows the
+// node's addresses yet (a restart keeps them, and relies on testport's reservation).
 func (c *clCluster) launch(k int) {
 	t := c.t
 	t.Helper()
@@ -161,6 +150,13 @@ func (c *clCluster) launch(k int) {
 	for {
 		select {
 		case <-nd.done:
+			if !nd.started && nd.portRetries < clPortRetries && strings.Contains(nd.log.String(), "address already in use") {
+				nd.portRetries++
+				t.Logf("%s: a port is in use (%s); starting it on fresh ports", nd.name, clLastLine(nd.log.String(), "address already in use"))
+				nd.pickPorts(t)
+				nd = c.spawn(k)
+				continue
+			}
 			t.Fatalf("%s exited while starting (%v); output:\n%s", nd.name, nd.err, nd.log)
 		default:
 		}
@@ -170,7 +166,7 @@ func (c *clCluster) launch(k int) {
 			st, err2 := clStateOf(ctx, cl)
 			cancel()
 			if err2 == nil && st["ready"] == true {
-				nd.cl = cl
+				nd.cl, nd.started = cl, true
 				return
 			}
 			cl.Close()
@@ -183,6 +179,17 @@ func (c *clCluster) launch(k int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// clLastLine returns the last line of s that contains sub: the error the process ended with.
+func clLastLine(s, sub string) string {
+	last := ""
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			last = strings.TrimSpace(line)
+		}
+	}
+	return last
 }
 
 // spawn starts node k's process (again; any but the first joins node 0) without waiting for it.

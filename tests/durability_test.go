@@ -24,6 +24,7 @@ import (
 
 	"github.com/distkv/distkv/clientproto/client"
 	"github.com/distkv/distkv/eventlog"
+	"github.com/distkv/distkv/internal/testport"
 	"github.com/distkv/distkv/node"
 	"github.com/distkv/distkv/snapshot"
 )
@@ -170,27 +171,6 @@ func durOK(t *testing.T, args ...string) string {
 	return out
 }
 
-// durFreeAddr returns host:port with a port that was free a moment ago for TCP and UDP (gossip
-// uses both).
-func durFreeAddr(t *testing.T, host string) string {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		l.Close()
-		if err == nil {
-			u.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free TCP+UDP port on %s", host)
-	return ""
-}
-
 // durConnect dials addr until it answers and the node reports ready; the process must not exit
 // meanwhile.
 func durConnect(t *testing.T, p *durProc, addr string) *client.Client {
@@ -314,7 +294,7 @@ func TestKill9UnderLoad(t *testing.T) {
 	origin := ""
 	var maxTick uint64
 	for cycle := 0; cycle <= cycles; cycle++ {
-		addr := durFreeAddr(t, "127.0.0.1")
+		addr := testport.Addr(t, "127.0.0.1", true)
 		p := durStart(t, "server", "--name", "k9", "--data-dir", dir, "--fsync", "always", "--client-addr", addr)
 		cl := durConnect(t, p, addr)
 		st := durState(t, cl)
@@ -476,7 +456,7 @@ func TestTornTailAndCorruptLog(t *testing.T) {
 	dir := t.TempDir()
 	logDir := filepath.Join(dir, "log")
 	start := func() (*durProc, *client.Client) {
-		addr := durFreeAddr(t, "127.0.0.1")
+		addr := testport.Addr(t, "127.0.0.1", true)
 		p := durStart(t, "server", "--name", "torn", "--data-dir", dir, "--client-addr", addr)
 		return p, durConnect(t, p, addr)
 	}
@@ -541,7 +521,7 @@ func TestTornTailAndCorruptLog(t *testing.T) {
 	old := durSegment(t, segs[0])
 	off := old[19].off + old[19].size - 3
 	orig := durFlipByte(t, segs[0], off)
-	addr := durFreeAddr(t, "127.0.0.1")
+	addr := testport.Addr(t, "127.0.0.1", true)
 	p = durStart(t, "server", "--name", "torn", "--data-dir", dir, "--client-addr", addr)
 	if code := p.exitCode(t, durStartDeadline); code == 0 {
 		t.Errorf("the server started on a corrupt log; output:\n%s", p.stderr)
@@ -589,7 +569,7 @@ func TestDamagedSnapshotFallsBack(t *testing.T) {
 	durNeedBin(t)
 	dir := t.TempDir()
 	snapDir := filepath.Join(dir, "snap")
-	addr := durFreeAddr(t, "127.0.0.1")
+	addr := testport.Addr(t, "127.0.0.1", true)
 	p := durStart(t, "server", "--name", "fb", "--data-dir", dir, "--client-addr", addr)
 	cl := durConnect(t, p, addr)
 	origin := durState(t, cl).Origin
@@ -621,7 +601,7 @@ func TestDamagedSnapshotFallsBack(t *testing.T) {
 		t.Errorf("snapshot verify of the damaged snapshot: exit %d, %q", code, errs)
 	}
 
-	addr = durFreeAddr(t, "127.0.0.1")
+	addr = testport.Addr(t, "127.0.0.1", true)
 	p = durStart(t, "server", "--name", "fb", "--data-dir", dir, "--client-addr", addr)
 	cl = durConnect(t, p, addr)
 	if out := p.stderr.String(); !strings.Contains(out, "skipping a damaged snapshot") || !strings.Contains(out, filepath.Base(newest)) {
@@ -646,7 +626,7 @@ func TestRestoreIntoNewNetwork(t *testing.T) {
 		keys = 10000
 	}
 	tmp := t.TempDir()
-	addrA := durFreeAddr(t, "127.0.0.1")
+	addrA := testport.Addr(t, "127.0.0.1", true)
 	a := durStart(t, "server", "--name", "a", "--client-addr", addrA)
 	clA := durConnect(t, a, addrA)
 
@@ -709,10 +689,10 @@ func TestRestoreIntoNewNetwork(t *testing.T) {
 		t.Errorf("restore printed %q", out)
 	}
 
-	addrB, gossipB := durFreeAddr(t, "127.0.0.1"), durFreeAddr(t, "127.0.0.2")
+	addrB, gossipB := testport.Addr(t, "127.0.0.1", true), testport.Addr(t, "127.0.0.2", true)
 	b := durStart(t, "server", "--name", "b", "--data-dir", dirB, "--client-addr", addrB, "--gossip-addr", gossipB, "--profile", "test")
 	clB := durConnect(t, b, addrB)
-	addrC, gossipC := durFreeAddr(t, "127.0.0.1"), durFreeAddr(t, "127.0.0.3")
+	addrC, gossipC := testport.Addr(t, "127.0.0.1", true), testport.Addr(t, "127.0.0.3", true)
 	c := durStart(t, "server", "--name", "c", "--data-dir", dirC, "--client-addr", addrC, "--gossip-addr", gossipC,
 		"--join", gossipB, "--profile", "test")
 	clC := durConnect(t, c, addrC)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distkv/distkv/internal/testport"
 )
 
 // The process tests run the real binary, built once here.
@@ -115,16 +117,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback address reserved for this test process (see testport), for a
+// server process to bind.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return testport.Addr(t, "127.0.0.1", false)
 }
 
 // proc is a background distkv process.
