@@ -14,8 +14,10 @@ import (
 // below a purged delete and undo it when the sides meet, since the tombstone that should win
 // is gone. So such a node serves reads but refuses writes (notready) until a ready member
 // answers its Vector request (it learns the network's clock and its own highest tick), or
-// until it remembers no other member (ForgetAfter passed: it is the network). A RAM-only node
-// cannot tell and starts writing at once (docs/housekeeping.md).
+// until it remembers no other member (ForgetAfter passed: it is the network). A node that
+// crashed did not leave: the others count it as failed, so they purge nothing it has not seen
+// (for ForgetAfter), and it takes writes at once. A RAM-only node cannot tell and starts
+// writing at once (docs/housekeeping.md).
 
 // errAlone is the refusal while the wait lasts.
 var errAlone = fmt.Errorf("%w: started alone; waiting to hear from the members it remembers", clientproto.ErrNotReady)
@@ -34,8 +36,8 @@ func (c *cluster) remembersOthers() bool {
 
 // startAlone is called by a starting node that found no other alive member.
 func (c *cluster) startAlone() {
-	if c.s.store == nil || !c.remembersOthers() {
-		return // a new network, or RAM only
+	if c.s.store == nil || !c.s.stoppedClean || !c.remembersOthers() {
+		return // RAM only, a crash (the others held the watermark for it), or a new network
 	}
 	c.alone.Store(true)
 	c.s.log.Warn("started alone but remembers other members: refusing writes until one answers")

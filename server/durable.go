@@ -159,6 +159,7 @@ func (st *store) restore() error {
 	// whole (then the log alone looks like a clean, empty one).
 	_, markErr := os.Stat(filepath.Join(st.dir, runningFile))
 	crashed := markErr == nil || (info.Records > 0 && !info.CleanClose)
+	s.stoppedClean = !crashed
 	if crashed && st.policy != eventlog.SyncAlways {
 		newGen := max(uint64(time.Now().UnixMilli()), gen+1)
 		s.log.Warn("unclean stop with fsync "+st.policy.String()+": starting a new origin", "old", OriginName(s.cfg.Name, gen), "new", OriginName(s.cfg.Name, newGen))

@@ -3,6 +3,8 @@ package server_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -95,4 +97,40 @@ func TestAloneNodeWritesOnceItForgets(t *testing.T) {
 	if !refused {
 		t.Error("the node took writes at once although it remembered another member")
 	}
+}
+
+// TestCrashedNodeRestartedAloneTakesWrites: a node that crashed did not leave: the others count
+// it as failed and purge nothing it has not seen, so, restarted alone, it takes writes at once,
+// and its writes on its old clock still lose to the others' later deletes, whose tombstones are
+// kept for it.
+func TestCrashedNodeRestartedAloneTakesWrites(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	c := servertest.New(t, servertest.Options{N: 3, Seed: 43, JoinTimeout: 2 * time.Second,
+		Configure: func(i int, cfg *server.Config) { cfg.DataDir = dirs[i] }})
+	const A, C = 0, 2
+	p := node.StringPath("crash", "p")
+	c.MustWrite(A, p, "before")
+	c.WaitConverged(10 * time.Second)
+
+	c.Partition([]int{C}) // C's leave reaches nobody: the others see it fail
+	c.Stop(C)
+	// What a crash leaves behind: the running marker of a process that did not stop.
+	if err := os.WriteFile(filepath.Join(dirs[C], "running"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 20; k++ {
+		c.MustWrite(A, node.StringPath("crash", "a", fmt.Sprint(k)), k) // A's clock runs ahead of C's
+	}
+	if _, err := c.Delete(A, p); err != nil {
+		t.Fatal(err)
+	}
+
+	c.Restart(C) // alone: the partition holds
+	if _, err := c.Write(C, p, "from C, older"); err != nil {
+		t.Fatalf("C, restarted alone after a crash, refused a write: %v", err)
+	}
+	c.Heal()
+	c.WaitConverged(30 * time.Second)
+	checkGone(t, c, p)
+	c.CheckAcked()
 }

@@ -46,6 +46,9 @@ type Server struct {
 	logErr  error      // sticky error of the event log (e.g. disk full): writes refused
 	cluster *cluster   // nil: a single node
 	store   *store     // nil: RAM only
+	// stoppedClean: the data directory's last run closed cleanly (a graceful stop, so it left
+	// the network and the others may have purged without it), or it is new (alone.go).
+	stoppedClean bool
 
 	ready     atomic.Bool
 	nextWatch atomic.Uint64
