@@ -7,7 +7,8 @@ import (
 
 // TestApplyBatchAllocs: a pushed frame's updates to existing entries cost the effects log one
 // allocation for the whole batch, not one per doubling. The tick index adds its pages: two
-// allocations per 64 dense ticks, one per batch of 32.
+// allocations per 64 dense ticks, one per batch of 32; the race detector's runtime adds about
+// one more. Without the single growth it is 6 or more.
 func TestApplyBatchAllocs(t *testing.T) {
 	n := New(Config{Origin: "a~1"})
 	const keys, batch, runs = 32, 32, 12
@@ -36,7 +37,7 @@ func TestApplyBatchAllocs(t *testing.T) {
 		i++
 		n.Ready()
 	})
-	if allocs > 2 {
-		t.Errorf("ApplyBatch of %d updates to existing entries: %v allocations, want at most 2", batch, allocs)
+	if allocs > 3 {
+		t.Errorf("ApplyBatch of %d updates to existing entries: %v allocations, want at most 3", batch, allocs)
 	}
 }
