@@ -26,6 +26,8 @@ type faultFS struct {
 	writeBlocked chan struct{}  // gets a token when a Write starts waiting
 	syncTurn     chan error     // if set, a segment fsync waits for a value from it and returns it (nil: it runs)
 	syncWaiting  chan struct{}  // gets a token whenever a segment fsync starts waiting for its turn
+	syncEach     []chan error   // if set, the n-th segment fsync from now waits on syncEach[n] instead
+	syncN        int            // segment fsyncs that took their syncEach channel
 	syncs        int            // successful fsyncs of segment files
 	syncsOf      map[string]int // the same by file name
 }
@@ -95,6 +97,10 @@ func (f *faultFile) Write(p []byte) (int, error) {
 func (f *faultFile) Sync() error {
 	f.fs.mu.Lock()
 	turn, waiting := f.fs.syncTurn, f.fs.syncWaiting
+	if f.seg && f.fs.syncN < len(f.fs.syncEach) {
+		turn = f.fs.syncEach[f.fs.syncN]
+		f.fs.syncN++
+	}
 	f.fs.mu.Unlock()
 	if f.seg && turn != nil {
 		waiting <- struct{}{}
@@ -437,6 +443,58 @@ func TestPipelinedFsyncFailure(t *testing.T) {
 		}
 	}
 	fsys.set(func() { fsys.syncTurn = nil })
+	if end := dataEnd(t, segmentPath(dir, 1)); end != good {
+		t.Fatalf("segment's records end at %d, want %d: a failed batch was kept", end, good)
+	}
+	appendWait(t, l, "c")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := mustReplay(t, dir, 0); !slices.Equal(got, []string{"a", "c"}) {
+		t.Fatalf("replay = %q, want [a c]", got)
+	}
+}
+
+// TestPipelinedFsyncsCompleteInOrder: a later fsync that succeeds first does not complete the
+// batch of an earlier one still in flight: that one fails, and so both batches fail (a
+// descriptor opened after a failed write-back would not have reported it).
+func TestPipelinedFsyncsCompleteInOrder(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &faultFS{}
+	l := openLog(t, Config{Dir: dir, FS: fsys})
+	appendWait(t, l, "a")
+	good := dataEnd(t, segmentPath(dir, 1))
+	first, second, waiting := make(chan error), make(chan error), make(chan struct{}, 16)
+	fsys.set(func() { fsys.syncEach, fsys.syncN, fsys.syncWaiting = []chan error{first, second}, 0, waiting })
+	var seqs []uint64
+	for i := range 2 {
+		seq, err := l.Append([]byte(fmt.Sprint("b", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+		<-waiting // its fsync began
+	}
+	released := false
+	defer func() { // a failed check must not leave the first fsync waiting (Close would hang)
+		if !released {
+			first <- syscall.EIO
+		}
+	}()
+	second <- nil // the later fsync returns first, and well
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := l.Wait(ctx, seqs[0]); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait(%d) = %v before its own fsync returned", seqs[0], err)
+	}
+	first <- syscall.EIO
+	released = true
+	for _, seq := range seqs {
+		if err := l.Wait(context.Background(), seq); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("Wait(%d) = %v, want EIO", seq, err)
+		}
+	}
+	fsys.set(func() { fsys.syncEach = nil })
 	if end := dataEnd(t, segmentPath(dir, 1)); end != good {
 		t.Fatalf("segment's records end at %d, want %d: a failed batch was kept", end, good)
 	}

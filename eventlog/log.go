@@ -87,7 +87,6 @@ func Open(cfg Config) (*Log, error) {
 		wake:   make(chan struct{}, 1),
 		reqs:   make(chan request),
 		exited: make(chan struct{}),
-		p:      pipe{done: make(chan syncDone, maxSyncs)},
 	}
 	l.space.L = &l.mu
 	l.cur = l.newBatch()

@@ -16,11 +16,30 @@ const maxSyncs = 2
 
 // pipe is the writer goroutine's state of pipelined group commit.
 type pipe struct {
-	pending []written     // written, not complete, in order
-	syncing int           // fsyncs in flight
-	failed  error         // an fsync failed: once none is in flight, every pending batch fails
-	done    chan syncDone // fsync results; capacity maxSyncs
-	free    []File        // the segment's descriptors for fsyncs, not in use
+	pending []written // written, not complete, in order
+	syncing int       // fsyncs in flight
+	failed  error     // an fsync failed: once none is in flight, every pending batch fails
+	// results holds a channel per fsync in flight, in the order they began: results are taken
+	// in that order, so that a later fsync's success never completes a batch whose own
+	// (earlier) fsync has not reported yet: it may still fail, and a descriptor opened after
+	// the failed write-back would not report that failure.
+	results []chan syncDone
+	spare   []chan syncDone // results' channels, for reuse
+	free    []File          // the segment's descriptors for fsyncs, not in use
+}
+
+// head is the channel of the oldest fsync in flight; nil (never ready) when none is.
+func (p *pipe) head() chan syncDone {
+	if len(p.results) == 0 {
+		return nil
+	}
+	return p.results[0]
+}
+
+// pop drops the oldest fsync's channel once its result is taken.
+func (p *pipe) pop() {
+	p.spare = append(p.spare, p.results[0])
+	p.results = p.results[1:]
 }
 
 // written is a batch in the segment whose fsync has not completed it yet.
@@ -82,6 +101,13 @@ func (l *Log) writeBatch() {
 	l.p.pending = append(l.p.pending, w)
 	full := l.preallocAhead()
 	l.p.syncing++
+	var done chan syncDone
+	if n := len(l.p.spare); n > 0 {
+		done, l.p.spare = l.p.spare[n-1], l.p.spare[:n-1]
+	} else {
+		done = make(chan syncDone, 1)
+	}
+	l.p.results = append(l.p.results, done)
 	off := l.w.off
 	sf := f
 	if sf == nil {
@@ -94,11 +120,11 @@ func (l *Log) writeBatch() {
 		} else {
 			err = DataSync(sf)
 		}
-		l.p.done <- syncDone{upto: b, off: off, file: f, err: err}
+		done <- syncDone{upto: b, off: off, file: f, err: err}
 	}()
 }
 
-// synced takes an fsync's result: on success every batch written before it
+// synced takes the oldest fsync's result: on success every batch written before it
 // began is durable and completes; after a failure no batch completes well
 // until every fsync in flight has returned, then every pending one fails and
 // the segment is cut back to the first of them, as after a failed fsync in
@@ -139,7 +165,9 @@ func (l *Log) synced(r syncDone) {
 // drain waits for every fsync in flight; afterwards no batch is pending.
 func (l *Log) drain() {
 	for l.p.syncing > 0 {
-		l.synced(<-l.p.done)
+		r := <-l.p.head()
+		l.p.pop()
+		l.synced(r)
 	}
 }
 

@@ -70,7 +70,8 @@ func (l *Log) run() {
 			} else {
 				l.flush(false) // the error went to the batch's waiters
 			}
-		case r := <-l.p.done:
+		case r := <-l.p.head():
+			l.p.pop()
 			l.synced(r)
 		case <-tick:
 			if err := l.syncSegment(); err != nil {
