@@ -56,8 +56,16 @@ func (x *kidIndex) rehash(size int) {
 }
 
 func (x *kidIndex) get(name Element) *entry {
+	if i := x.find(name); i >= 0 {
+		return x.slots[i]
+	}
+	return nil
+}
+
+// find returns the slot of the child called name, or -1.
+func (x *kidIndex) find(name Element) int {
 	if x.n == 0 {
-		return nil
+		return -1
 	}
 	h := hashName(name)
 	mask := uint64(len(x.slots) - 1)
@@ -65,9 +73,9 @@ func (x *kidIndex) get(name Element) *entry {
 	for i := h & mask; ; i = (i + 1) & mask {
 		switch t := x.tags[i]; {
 		case t == 0:
-			return nil
+			return -1
 		case t == tag && x.slots[i].name() == name:
-			return x.slots[i]
+			return int(i)
 		}
 	}
 }
@@ -89,19 +97,11 @@ func (x *kidIndex) insert(c *entry) {
 
 // remove deletes the child called name and returns it (nil if there is none).
 func (x *kidIndex) remove(name Element) *entry {
-	if x.n == 0 {
+	f := x.find(name)
+	if f < 0 {
 		return nil
 	}
-	h := hashName(name)
-	mask := uint64(len(x.slots) - 1)
-	tag := kidTag(h)
-	i := h & mask
-	for x.tags[i] != tag || x.slots[i].name() != name {
-		if x.tags[i] == 0 {
-			return nil
-		}
-		i = (i + 1) & mask
-	}
+	i, mask := uint64(f), uint64(len(x.slots)-1)
 	c := x.slots[i]
 	// Backward shift: move each later member of the run whose home slot is not between the
 	// hole and it into the hole, until the run ends.
