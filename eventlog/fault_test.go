@@ -426,33 +426,10 @@ func TestPipelinedFsyncFailure(t *testing.T) {
 	appendWait(t, l, "a")
 	good := dataEnd(t, segmentPath(dir, 1))
 	turn, waiting := fsys.gateSyncs()
-	var seqs []uint64
-	for i := range 2 {
-		seq, err := l.Append([]byte(fmt.Sprint("b", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		seqs = append(seqs, seq)
-		<-waiting
-	}
+	seqs := appendGated(t, l, waiting)
 	turn <- syscall.EIO // one fails, the other succeeds
 	turn <- nil
-	for _, seq := range seqs {
-		if err := l.Wait(context.Background(), seq); !errors.Is(err, syscall.EIO) {
-			t.Fatalf("Wait(%d) = %v, want EIO", seq, err)
-		}
-	}
-	fsys.set(func() { fsys.syncTurn = nil })
-	if end := dataEnd(t, segmentPath(dir, 1)); end != good {
-		t.Fatalf("segment's records end at %d, want %d: a failed batch was kept", end, good)
-	}
-	appendWait(t, l, "c")
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := mustReplay(t, dir, 0); !slices.Equal(got, []string{"a", "c"}) {
-		t.Fatalf("replay = %q, want [a c]", got)
-	}
+	checkBatchesFailed(t, l, dir, seqs, good, func() { fsys.set(func() { fsys.syncTurn = nil }) })
 }
 
 // TestPipelinedFsyncsCompleteInOrder: a later fsync that succeeds first does not complete the
@@ -466,15 +443,7 @@ func TestPipelinedFsyncsCompleteInOrder(t *testing.T) {
 	good := dataEnd(t, segmentPath(dir, 1))
 	first, second, waiting := make(chan error), make(chan error), make(chan struct{}, 16)
 	fsys.set(func() { fsys.syncEach, fsys.syncN, fsys.syncWaiting = []chan error{first, second}, 0, waiting })
-	var seqs []uint64
-	for i := range 2 {
-		seq, err := l.Append([]byte(fmt.Sprint("b", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		seqs = append(seqs, seq)
-		<-waiting // its fsync began
-	}
+	seqs := appendGated(t, l, waiting)
 	released := false
 	defer func() { // a failed check must not leave the first fsync waiting (Close would hang)
 		if !released {
@@ -489,22 +458,7 @@ func TestPipelinedFsyncsCompleteInOrder(t *testing.T) {
 	}
 	first <- syscall.EIO
 	released = true
-	for _, seq := range seqs {
-		if err := l.Wait(context.Background(), seq); !errors.Is(err, syscall.EIO) {
-			t.Fatalf("Wait(%d) = %v, want EIO", seq, err)
-		}
-	}
-	fsys.set(func() { fsys.syncEach = nil })
-	if end := dataEnd(t, segmentPath(dir, 1)); end != good {
-		t.Fatalf("segment's records end at %d, want %d: a failed batch was kept", end, good)
-	}
-	appendWait(t, l, "c")
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := mustReplay(t, dir, 0); !slices.Equal(got, []string{"a", "c"}) {
-		t.Fatalf("replay = %q, want [a c]", got)
-	}
+	checkBatchesFailed(t, l, dir, seqs, good, func() { fsys.set(func() { fsys.syncEach = nil }) })
 }
 
 // TestPipelineWithoutSpareDescriptor: when the segment cannot be opened again for an fsync of
@@ -535,4 +489,41 @@ func (fsys *noReopenFS) OpenFile(name string, flag int, perm os.FileMode) (File,
 		return nil, &os.PathError{Op: "open", Path: name, Err: syscall.EMFILE}
 	}
 	return fsys.OSFS.OpenFile(name, flag, perm)
+}
+
+// appendGated appends b0 and b1, each once its fsync began (and waits on the gate).
+func appendGated(t *testing.T, l *Log, waiting <-chan struct{}) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	for i := range 2 {
+		seq, err := l.Append([]byte(fmt.Sprint("b", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+		<-waiting // its fsync began
+	}
+	return seqs
+}
+
+// checkBatchesFailed: every one of seqs failed with EIO and was cut off the segment (its
+// records end at good again); after ungate the log takes "c", and a replay holds a and c.
+func checkBatchesFailed(t *testing.T, l *Log, dir string, seqs []uint64, good int64, ungate func()) {
+	t.Helper()
+	for _, seq := range seqs {
+		if err := l.Wait(context.Background(), seq); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("Wait(%d) = %v, want EIO", seq, err)
+		}
+	}
+	ungate()
+	if end := dataEnd(t, segmentPath(dir, 1)); end != good {
+		t.Fatalf("segment's records end at %d, want %d: a failed batch was kept", end, good)
+	}
+	appendWait(t, l, "c")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := mustReplay(t, dir, 0); !slices.Equal(got, []string{"a", "c"}) {
+		t.Fatalf("replay = %q, want [a c]", got)
+	}
 }

@@ -21,9 +21,7 @@ import (
 // refuse writes until it hears from the others (or take them without undoing the delete): when
 // the partition heals, the delete wins everywhere, and C's next write orders after it.
 func TestLeftNodeRestartedAloneKeepsDeletes(t *testing.T) {
-	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	c := servertest.New(t, servertest.Options{N: 3, Seed: 41, JoinTimeout: 2 * time.Second,
-		Configure: func(i int, cfg *server.Config) { cfg.DataDir = dirs[i] }})
+	_, c := dirCluster(t, 3, 41)
 	const A, C = 0, 2
 	p := node.StringPath("left", "p")
 	c.MustWrite(A, p, "before")
@@ -104,9 +102,7 @@ func TestAloneNodeWritesOnceItForgets(t *testing.T) {
 // and its writes on its old clock still lose to the others' later deletes, whose tombstones are
 // kept for it.
 func TestCrashedNodeRestartedAloneTakesWrites(t *testing.T) {
-	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	c := servertest.New(t, servertest.Options{N: 3, Seed: 43, JoinTimeout: 2 * time.Second,
-		Configure: func(i int, cfg *server.Config) { cfg.DataDir = dirs[i] }})
+	dirs, c := dirCluster(t, 3, 43)
 	const A, C = 0, 2
 	p := node.StringPath("crash", "p")
 	c.MustWrite(A, p, "before")
@@ -133,4 +129,15 @@ func TestCrashedNodeRestartedAloneTakesWrites(t *testing.T) {
 	c.WaitConverged(30 * time.Second)
 	checkGone(t, c, p)
 	c.CheckAcked()
+}
+
+// dirCluster starts n in-process nodes, each with a data directory of its own.
+func dirCluster(t *testing.T, n int, seed int64) ([]string, *servertest.Cluster) {
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = t.TempDir()
+	}
+	c := servertest.New(t, servertest.Options{N: n, Seed: seed, JoinTimeout: 2 * time.Second,
+		Configure: func(i int, cfg *server.Config) { cfg.DataDir = dirs[i] }})
+	return dirs, c
 }
