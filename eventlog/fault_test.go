@@ -230,6 +230,27 @@ func TestFsyncFailure(t *testing.T) {
 	}
 }
 
+// TestFsyncFailureWithFailedCut: when the failed batches cannot be cut off at once either, the
+// retry before the next write cuts them off, not just what lies past them.
+func TestFsyncFailureWithFailedCut(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &faultFS{}
+	l := openLog(t, Config{Dir: dir, FS: fsys})
+	appendWait(t, l, "a")
+	fsys.set(func() { fsys.syncErr, fsys.truncErr = syscall.EIO, syscall.EIO })
+	if _, errs := appendAll(l, []string{"b0", "b1"}); !errors.Is(errs[0], syscall.EIO) || !errors.Is(errs[1], syscall.EIO) {
+		t.Fatalf("Wait errors = %v, want EIO", errs)
+	}
+	fsys.set(func() { fsys.syncErr, fsys.truncErr = nil, nil })
+	appendWait(t, l, "c")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := mustReplay(t, dir, 0); !slices.Equal(got, []string{"a", "c"}) {
+		t.Fatalf("replay = %q, want [a c]: records whose writers heard EIO came back", got)
+	}
+}
+
 func TestRotateOnFullDisk(t *testing.T) {
 	dir := t.TempDir()
 	fsys := &faultFS{}

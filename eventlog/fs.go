@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 )
 
 // FS is the part of the file system a Log uses. It exists so tests can inject
@@ -59,25 +58,6 @@ func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 
 type osFile struct{ *os.File }
 
-// DataSync calls fdatasync(2).
-func (f osFile) DataSync() error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for serr = syscall.EINTR; serr == syscall.EINTR; {
-			serr = syscall.Fdatasync(int(fd))
-		}
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
-	}
-	return nil
-}
 
 // Remove calls os.Remove.
 func (OSFS) Remove(name string) error { return os.Remove(name) }

@@ -45,8 +45,7 @@ func (p *pipe) pop() {
 // written is a batch in the segment whose fsync has not completed it yet.
 type written struct {
 	b     *batch
-	start int64 // its first byte in the segment
-	size  int
+	start int64     // its first byte in the segment
 	began time.Time // its write started (with Config.Observe)
 }
 
@@ -80,7 +79,7 @@ func (l *Log) writeBatch() {
 			l.logger.Warn("eventlog: cannot start a new segment; the current one grows", "segment", l.w.path, "err", err)
 		}
 	}
-	w := written{b: b, start: l.w.off, size: len(b.buf)}
+	w := written{b: b, start: l.w.off}
 	if l.cfg.Observe != nil {
 		w.began = time.Now()
 	}
@@ -173,10 +172,14 @@ func (l *Log) drain() {
 
 // finishBatch completes a written batch and reports it.
 func (l *Log) finishBatch(w written, err error) {
+	var st BatchStats
+	if l.cfg.Observe != nil { // before complete, which recycles the batch
+		st = BatchStats{Records: int(w.b.last - w.b.first + 1), Bytes: len(w.b.buf),
+			Gather: w.began.Sub(w.b.start), Write: time.Since(w.began), Err: err}
+	}
 	l.complete(w.b, err)
 	if l.cfg.Observe != nil {
-		l.cfg.Observe(BatchStats{Records: int(w.b.last - w.b.first + 1), Bytes: w.size,
-			Gather: w.began.Sub(w.b.start), Write: time.Since(w.began), Err: err})
+		l.cfg.Observe(st)
 	}
 }
 
@@ -212,9 +215,14 @@ func (l *Log) closeSyncFiles() {
 	l.p.free = l.p.free[:0]
 }
 
-// preallocAhead zero-fills the next chunk once less than half a chunk is
-// left (see prealloc) and reports whether it did: the batch's fsync must then
-// be a full one, which commits the new size.
+// preallocAhead keeps zero-filled space ahead of the segment's end, so that
+// the batches' fsyncs do not change its size: once less than half a chunk is
+// left, it writes the next chunk of zeros past the end and reports that it
+// did (the batch's fsync must then be a full one, which commits the new
+// size). The zeros are cut off again (trim) before the segment stops being
+// the newest and at a clean close; a crash leaves them as a zero tail, which
+// Replay reports (ReplayInfo.ZeroTail) and TruncateTorn cuts. A failure only
+// costs speed: the space written is cut off before the next write.
 func (l *Log) preallocAhead() bool {
 	w := &l.w
 	chunk := l.chunk()

@@ -124,7 +124,6 @@ func (l *Log) flush(forceSync bool) error {
 	if l.cfg.Observe != nil {
 		began = time.Now()
 	}
-	size := len(b.buf)
 	err := l.write(b.buf)
 	var syncErr error
 	if err == nil && (forceSync || l.cfg.Sync == SyncAlways) {
@@ -142,47 +141,11 @@ func (l *Log) flush(forceSync bool) error {
 	if err != nil {
 		l.logger.Error("eventlog: batch failed", "records", b.last-b.first+1, "err", err)
 	}
-	l.complete(b, err)
-	if l.cfg.Observe != nil {
-		l.cfg.Observe(BatchStats{Records: int(b.last - b.first + 1), Bytes: size,
-			Gather: began.Sub(b.start), Write: time.Since(began), Err: err})
-	}
-	if err == nil && l.cfg.Sync == SyncAlways {
-		l.prealloc() // after the waiters are woken: the next batch gathers meanwhile
-	}
+	l.finishBatch(written{b: b, start: start, began: began}, err)
 	if err == nil {
 		err = syncErr // for Sync's caller
 	}
 	return err
-}
-
-// prealloc keeps zero-filled space ahead of the segment's end, so that the
-// batches' fsyncs do not change its size: once less than half a chunk is
-// left, it writes the next chunk of zeros past the end and fsyncs it (a new
-// segment starts with one chunk). The zeros are cut off again (trim) before
-// the segment stops being the newest and at a clean close; a crash leaves
-// them as a zero tail, which Replay reports (ReplayInfo.ZeroTail) and
-// TruncateTorn cuts. A failure only costs speed: the space written is cut
-// off before the next write.
-func (l *Log) prealloc() {
-	w := &l.w
-	chunk := l.chunk()
-	if w.dirty || w.zeroed-w.off >= chunk/2 || w.off >= l.cfg.SegmentSize {
-		return
-	}
-	from := max(w.zeroed, w.off)
-	err := zeroFill(w.f, from, from+chunk, w.off)
-	if err == nil {
-		err = w.f.Sync()
-	}
-	if err != nil {
-		w.dirty = true // the next write cuts the file back to off first
-		w.zeroed = w.off
-		l.logger.Warn("eventlog: cannot preallocate log space; fsyncs cost more", "segment", w.path, "err", err)
-		return
-	}
-	w.zeroed = from + chunk
-	w.synced = w.off
 }
 
 // chunk is the zero-filled space kept ahead: 0 unless SyncAlways, and never
@@ -283,7 +246,10 @@ func (l *Log) write(buf []byte) error {
 // fails the segment stays dirty and every write first retries it.
 func (l *Log) cut(off int64) error {
 	w := &l.w
+	// The offsets first: a failed cut is retried at w.off before the next write, and what
+	// lies past off (failed batches) must go then too.
 	w.dirty = true
+	w.off, w.synced, w.zeroed = off, min(w.synced, off), off
 	if err := w.f.Truncate(off); err != nil {
 		return err
 	}
@@ -291,9 +257,6 @@ func (l *Log) cut(off int64) error {
 		return err
 	}
 	w.dirty = false
-	w.off = off
-	w.synced = min(w.synced, off)
-	w.zeroed = off
 	return nil
 }
 
@@ -367,7 +330,7 @@ func (l *Log) createSegment(num uint64, flag int) (segment, error) {
 	}
 	chunk := l.chunk()
 	if err == nil && chunk > 0 {
-		err = zeroFill(f, fileHeaderSize, fileHeaderSize+chunk, fileHeaderSize) // see prealloc
+		err = zeroFill(f, fileHeaderSize, fileHeaderSize+chunk, fileHeaderSize) // see preallocAhead
 	}
 	if err == nil {
 		err = f.Sync()
