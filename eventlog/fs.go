@@ -58,7 +58,6 @@ func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 
 type osFile struct{ *os.File }
 
-
 // Remove calls os.Remove.
 func (OSFS) Remove(name string) error { return os.Remove(name) }
 

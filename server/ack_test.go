@@ -65,12 +65,12 @@ func TestSendNowOrder(t *testing.T) {
 	if c.inflight.Load() != 0 {
 		t.Fatalf("%d messages still counted in flight", c.inflight.Load())
 	}
-	// With nothing queued, sendNow writes at once, and flushIdle flushes.
+	// With nothing queued, sendNow writes at once, and flush flushes.
 	c.sendNow([]byte("z"))
 	if c.bw.Buffered() != 1 || len(c.out) != 0 {
 		t.Fatalf("an idle connection's reply was queued (buffered %d)", c.bw.Buffered())
 	}
-	c.flushIdle(bufio.NewReader(&bytes.Buffer{}))
+	c.flush()
 	if c.bw.Buffered() != 0 || sock.String() != want+"z" {
 		t.Fatalf("not flushed: %q", sock.String())
 	}

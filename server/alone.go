@@ -48,8 +48,7 @@ func (c *cluster) startAlone() {
 func (c *cluster) endAlone() {
 	p, ok := c.donor()
 	if !ok {
-		c.members() // forgets the members away for ForgetAfter
-		if !c.remembersOthers() {
+		if !c.remembersOthers() { // the house loop's members() forgets those away for ForgetAfter
 			c.alone.Store(false)
 			c.s.log.Warn("remembers no other member any more: taking writes as the whole network")
 		}

@@ -115,10 +115,13 @@ func (c *conn) send(b []byte) bool {
 func (c *conn) replyMsg(seq uint64) *clientproto.Msg { return c.msg.Reset(seq) }
 
 // sendNow is send for the reader goroutine: with nothing queued it writes b to the socket's
-// buffer itself (flushed by flushIdle), else it queues a copy, as b may be the reply buffer.
+// buffer itself (flushed by flush), else it queues a copy, as b may be the reply buffer.
 func (c *conn) sendNow(b []byte) bool {
 	if c.ctx.Err() != nil {
 		return false
+	}
+	if c.inflight.Load() != 0 { // the writer goroutine may hold wmu for a whole blocked write
+		return c.send(append([]byte(nil), b...))
 	}
 	c.wmu.Lock()
 	if c.inflight.Load() != 0 {
@@ -136,16 +139,9 @@ func (c *conn) sendNow(b []byte) bool {
 	return true
 }
 
-// flushIdle flushes the reader's direct replies unless another complete request is already
-// buffered in br: its reply then shares the write.
-func (c *conn) flushIdle(br *bufio.Reader) {
-	if n := br.Buffered(); n > 0 {
-		if p, _ := br.Peek(n); len(p) == n {
-			if _, err := clientproto.ScanMessage(p); err == nil {
-				return
-			}
-		}
-	}
+// flush writes out the reader's direct replies; the reader calls it before it blocks for more
+// input, so that replies to pipelined requests share a write and none waits for the next request.
+func (c *conn) flush() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if !c.wfailed && c.bw.Buffered() > 0 {
@@ -311,6 +307,9 @@ func (c *conn) serve() {
 
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
+		if br.Buffered() == 0 {
+			c.flush() // waiting for the next request: the replies so far go out now
+		}
 		if idle := c.s.cfg.IdleTimeout; idle > 0 {
 			if br.Buffered() > 0 {
 				c.nc.SetReadDeadline(time.Now().Add(idle)) // for the rest of a pipelined request
@@ -318,7 +317,7 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		b, inBuf, err := nextMessage(br, c.s.cfg.MaxRequest)
+		b, inBuf, err := nextMessage(br, c.s.cfg.MaxRequest, c.flush)
 		if err != nil {
 			if errors.Is(err, io.EOF) || c.ctx.Err() != nil {
 				return
@@ -352,24 +351,36 @@ func (c *conn) serve() {
 			continue
 		}
 		c.dispatch(req)
-		c.flushIdle(br)
 	}
 }
 
 // nextMessage returns the next client message. When it is all in br's buffer, as a request
 // that arrived in one piece is, b is that buffer (inBuf): valid until the caller discards
-// len(b) bytes, which saves copying every request. Else ReadMessage reads it into a new slice.
-func nextMessage(br *bufio.Reader, max int) (b []byte, inBuf bool, err error) {
+// len(b) bytes, which saves copying every request. Else ReadMessage reads it into a new slice,
+// after flush, as reading the rest may block.
+func nextMessage(br *bufio.Reader, max int, flush func()) (b []byte, inBuf bool, err error) {
+	if b, ok := bufferedMessage(br, max); ok {
+		return b, true, nil
+	}
+	flush()
 	if _, err := br.Peek(1); err != nil {
 		return nil, false, err // as ReadMessage: io.EOF if the stream ended between messages
 	}
-	if p, _ := br.Peek(br.Buffered()); len(p) > 0 {
-		if n, err := clientproto.ScanMessage(p); err == nil && n <= max {
-			return p[:n], true, nil
-		}
+	if b, ok := bufferedMessage(br, max); ok {
+		return b, true, nil
 	}
 	b, err = clientproto.ReadMessage(br, max)
 	return b, false, err
+}
+
+// bufferedMessage returns the next message if all of it is in br's buffer.
+func bufferedMessage(br *bufio.Reader, max int) ([]byte, bool) {
+	if p, _ := br.Peek(br.Buffered()); len(p) > 0 {
+		if n, err := clientproto.ScanMessage(p); err == nil && n <= max {
+			return p[:n], true
+		}
+	}
+	return nil, false
 }
 
 // awaitRequest waits for the next request's first byte, closing the connection if none comes

@@ -36,8 +36,11 @@ var (
 	mu     sync.Mutex
 	cursor int        // the next candidate port; 0 until the first pick
 	held   []*os.File // the lock files: open as long as the process lives
-	// lockDir holds one lock file per port.
-	lockDir = filepath.Join(os.TempDir(), "distkv-test-ports")
+	// lockDir holds one lock file per port, one directory per user (another user's files
+	// could not be opened; bound ports are still found by probing).
+	lockDir = filepath.Join(os.TempDir(), "distkv-test-ports-"+strconv.Itoa(os.Getuid()))
+	// ephemeral is the kernel's range for :0 listens and outgoing connections, read once.
+	ephemeral = sync.OnceValues(ephemeralRange)
 )
 
 // Addr returns host:port with a port reserved for this process and free on host for TCP, and
@@ -46,7 +49,7 @@ func Addr(t testing.TB, host string, udp bool) string {
 	t.Helper()
 	mu.Lock()
 	defer mu.Unlock()
-	lo, hi := ephemeralRange()
+	lo, hi := ephemeral()
 	if cursor == 0 {
 		// A random start, so that concurrent test processes seldom probe the same ports.
 		cursor = firstPort + rand.IntN(65536-firstPort)
