@@ -1,7 +1,6 @@
 package node
 
 import (
-	"iter"
 	"math/bits"
 	"slices"
 )
@@ -111,19 +110,4 @@ func (x *tickIndex) ticksIn(start, end uint64) []uint64 {
 		}
 	}
 	return ts
-}
-
-// all yields every tick held and its first entry, in no particular order.
-func (x *tickIndex) all() iter.Seq2[uint64, *entry] {
-	return func(yield func(uint64, *entry) bool) {
-		for k, p := range x.pages {
-			i := 0
-			for m := p.bits; m != 0; m &= m - 1 {
-				if !yield(k*64+uint64(bits.TrailingZeros64(m)), p.ents[i]) {
-					return
-				}
-				i++
-			}
-		}
-	}
 }

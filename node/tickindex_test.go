@@ -1,7 +1,9 @@
 package node
 
 import (
+	"iter"
 	"maps"
+	"math/bits"
 	"slices"
 	"testing"
 )
@@ -67,5 +69,20 @@ func TestTickIndexMatchesMap(t *testing.T) {
 				t.Fatalf("emptied index holds %d ticks in %d pages", x.len(), len(x.pages))
 			}
 		})
+	}
+}
+
+// all yields every tick held and its first entry, in no particular order.
+func (x *tickIndex) all() iter.Seq2[uint64, *entry] {
+	return func(yield func(uint64, *entry) bool) {
+		for k, p := range x.pages {
+			i := 0
+			for m := p.bits; m != 0; m &= m - 1 {
+				if !yield(k*64+uint64(bits.TrailingZeros64(m)), p.ents[i]) {
+					return
+				}
+				i++
+			}
+		}
 	}
 }
