@@ -3,63 +3,154 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/distkv/distkv/clientproto"
+	"github.com/distkv/distkv/gossip/wire"
 )
 
-// A node that starts alone (it reaches no other member) although its data directory remembers
-// other members may have left the network gracefully: the others then purged tombstones
+// A node whose last run stopped gracefully left the network: the others then purged tombstones
 // without it, and its clock knows nothing of their deletes. A write on that clock would order
 // below a purged delete and undo it when the sides meet, since the tombstone that should win
-// is gone. So such a node serves reads but refuses writes (notready) until a ready member
-// answers its Vector request (it learns the network's clock and its own highest tick), or
-// until it remembers no other member (ForgetAfter passed: it is the network). A node that
-// crashed did not leave: the others count it as failed, so they purge nothing it has not seen
-// (for ForgetAfter), and it takes writes at once. A RAM-only node cannot tell and starts
-// writing at once (docs/housekeeping.md).
+// is gone. So such a node, unless it hears at start from a member that is sure of the
+// network's clock, waits: it serves reads but refuses writes (notready) and advertises the
+// wait (tag "wait", Vector.Waiting). A member is sure when it is ready and not waiting: it ran
+// through, or it crashed (the others counted it failed and purged nothing it had not seen, for
+// ForgetAfter). A waiting member is not: its clock may be as old as this node's, so a node
+// that starts and hears only waiting members (a fresh one that took their state, too) waits
+// with them. The wait ends when
+//
+//   - a sure member answers a Vector request: its clock is above every delete purged while
+//     this node was away;
+//   - every member that any waiting member it reaches remembers is back and waiting too (a
+//     whole network restarted): no one else can have purged, and the group learns the highest
+//     clock among them before it writes;
+//   - or it remembers no other member (ForgetAfter passed: it is the network).
+//
+// A RAM-only node cannot tell how it stopped: alone, it starts writing at once
+// (docs/housekeeping.md, "Restarting alone").
 
 // errAlone is the refusal while the wait lasts.
-var errAlone = fmt.Errorf("%w: started alone; waiting to hear from the members it remembers", clientproto.ErrNotReady)
+var errAlone = fmt.Errorf("%w: restarted after a graceful stop; waiting to hear from the members it remembers", clientproto.ErrNotReady)
 
-// remembersOthers reports whether the purge guard remembers a member other than this node.
-func (c *cluster) remembersOthers() bool {
+// heard records a vector learned during catch-up, for decideWait.
+func (c *cluster) heard(v wire.Vector) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for name := range c.seen {
-		if name != c.s.cfg.Name {
-			return true
-		}
+	if v.Ready && !v.Waiting {
+		c.heardSure = true
 	}
-	return false
+	c.heardWaiting = c.heardWaiting || v.Waiting
 }
 
-// startAlone is called by a starting node that found no other alive member.
-func (c *cluster) startAlone() {
-	if c.s.store == nil || !c.s.stoppedClean || !c.remembersOthers() {
-		return // RAM only, a crash (the others held the watermark for it), or a new network
+// decideWait is called once catch-up is done, before the node advertises itself ready.
+func (c *cluster) decideWait() {
+	s := c.s
+	c.mu.Lock()
+	sure, waiting := c.heardSure, c.heardWaiting
+	c.mu.Unlock()
+	crashed := s.store != nil && !s.stoppedClean // the others held the watermark for it
+	switch {
+	case sure || crashed:
+		return
+	case s.store != nil && c.rememberedAtStart:
+		s.log.Warn("restarted after a graceful stop without hearing from a member sure of the network's clock: refusing writes until one answers")
+	case waiting:
+		s.log.Warn("caught up only from members that are waiting themselves: refusing writes with them")
+	default:
+		return // a new network, or a RAM-only node alone
 	}
 	c.alone.Store(true)
-	c.s.log.Warn("started alone but remembers other members: refusing writes until one answers")
 }
 
-// endAlone ends the wait once a ready member answers, or once no other member is remembered.
-// The house loop calls it every round while the wait lasts.
-func (c *cluster) endAlone() {
-	p, ok := c.donor()
-	if !ok {
-		if !c.remembersOthers() { // the house loop's members() forgets those away for ForgetAfter
-			c.alone.Store(false)
-			c.s.log.Warn("remembers no other member any more: taking writes as the whole network")
+func (c *cluster) isReady() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ready
+}
+
+// remembered returns the other members the purge guard remembers.
+func (c *cluster) remembered() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for name := range c.seen {
+		if name != c.s.cfg.Name {
+			out = append(out, name)
 		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// endAlone ends the wait by the rules above. The house loop calls it every round while the
+// wait lasts.
+func (c *cluster) endAlone() {
+	c.members() // remembers the alive members (a fresh node's memory starts empty), forgets those away for ForgetAfter
+	if len(c.remembered()) == 0 {
+		c.stopWaiting("remembers no other member any more: taking writes as the whole network")
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
-	if err := c.learnFrom(ctx, p); err != nil {
-		c.s.log.Debug("alone: no vector", "member", p.Name, "err", err)
+	var group []wire.Vector
+	var groupPeers []peerInfo
+	undecided := false
+	for _, p := range c.others(false) {
+		v, err := c.vector(ctx, p)
+		if err != nil {
+			c.s.log.Debug("waiting: no vector", "member", p.Name, "err", err)
+			undecided = true
+			continue
+		}
+		switch {
+		case v.Ready && !v.Waiting:
+			c.learnVector(ctx, p, v)
+			c.stopWaiting("heard from the network: taking writes", "member", p.Name)
+			return
+		case v.Waiting:
+			group, groupPeers = append(group, v), append(groupPeers, p)
+		default:
+			undecided = true // still starting: it may yet be sure
+		}
+	}
+	if undecided || !c.wholeNetwork(group) {
 		return
 	}
+	for i, v := range group {
+		c.learnVector(ctx, groupPeers[i], v)
+	}
+	c.stopWaiting("every member remembered is back and waiting: taking writes together", "members", len(group)+1)
+}
+
+// wholeNetwork reports whether this node and the waiting members whose vectors are group
+// include every member that any of them remembers.
+func (c *cluster) wholeNetwork(group []wire.Vector) bool {
+	in := map[string]bool{c.s.cfg.Name: true}
+	for _, v := range group {
+		in[v.Name] = true
+	}
+	for _, name := range c.remembered() {
+		if !in[name] {
+			return false
+		}
+	}
+	for _, v := range group {
+		for _, name := range v.Remembers {
+			if !in[name] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// stopWaiting takes writes again and advertises that the wait is over.
+func (c *cluster) stopWaiting(msg string, args ...any) {
 	c.alone.Store(false)
-	c.s.log.Info("heard from the network: taking writes", "member", p.Name)
+	c.s.log.Warn(msg, args...)
+	if err := c.g.SetTags(c.tags("1")); err != nil {
+		c.s.log.Warn("setting tags", "err", err)
+	}
 }

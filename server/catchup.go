@@ -36,6 +36,7 @@ func (c *cluster) catchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.heard(v)
 	took, err := c.takeStateIf(ctx, donor, v, func(n *node.Node) bool {
 		return (n.Len() == 0 && len(n.Known()) == 0) || n.Behind(v.Purge)
 	})
@@ -87,18 +88,29 @@ func (c *cluster) waitDonor(ctx context.Context) (peerInfo, bool) {
 	}
 }
 
-// donor returns the first ready member of the housekeeping ranking other than this node.
+// donor returns the first ready member of the housekeeping ranking other than this node,
+// preferring one that is not waiting to hear from the network (alone.go).
 func (c *cluster) donor() (peerInfo, bool) {
 	peers := c.others(true)
 	if len(peers) == 0 {
 		return peerInfo{}, false
 	}
+	var waiting *peerInfo
 	for _, name := range c.ranking() {
-		for _, p := range peers {
-			if p.Name == name {
+		for i, p := range peers {
+			if p.Name != name {
+				continue
+			}
+			if !p.Waiting {
 				return p, true
 			}
+			if waiting == nil {
+				waiting = &peers[i]
+			}
 		}
+	}
+	if waiting != nil {
+		return *waiting, true
 	}
 	return peers[0], true
 }
@@ -109,8 +121,7 @@ func (c *cluster) donor() (peerInfo, bool) {
 func (c *cluster) learnOwnHistory(ctx context.Context) error {
 	peers := c.others(false)
 	if len(peers) == 0 {
-		c.startAlone() // this node is the network, or it is cut off from it (alone.go)
-		return nil
+		return nil // this node is the network, or it is cut off from it (decideWait)
 	}
 	heard := 0
 	for _, p := range peers {
@@ -126,13 +137,20 @@ func (c *cluster) learnOwnHistory(ctx context.Context) error {
 	return nil
 }
 
-// learnFrom asks p for its vector, learns its tock and this node's own highest tick from it,
-// and pulls what it lost of its own history (a failed pull is left to the puller).
+// learnFrom asks p for its vector, records it for the wait (alone.go) and learns from it.
 func (c *cluster) learnFrom(ctx context.Context, p peerInfo) error {
 	v, err := c.vector(ctx, p)
 	if err != nil {
 		return err
 	}
+	c.heard(v)
+	c.learnVector(ctx, p, v)
+	return nil
+}
+
+// learnVector learns p's tock and this node's own highest tick from v, and pulls what it lost
+// of its own history (a failed pull is left to the puller).
+func (c *cluster) learnVector(ctx context.Context, p peerInfo, v wire.Vector) {
 	c.s.mu.Lock()
 	own := c.s.node.Origin()
 	c.s.node.SeeHead(own, v.Highest[own])
@@ -144,7 +162,6 @@ func (c *cluster) learnFrom(ctx context.Context, p peerInfo) error {
 			c.s.log.Debug("pulling own ticks", "member", p.Name, "err", err)
 		}
 	}
-	return nil
 }
 
 // pullMissing learns a vector's heads and tock and pulls every tick still missing from p, in

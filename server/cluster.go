@@ -22,6 +22,7 @@ const (
 	tagClient = "client" // the client port
 	tagReady  = "ready"  // "1" once the node holds the network's state
 	tagOrigin = "origin" // the node's current origin (name~gen)
+	tagWait   = "wait"   // "1" while the node waits to hear from the network (alone.go)
 )
 
 // cluster is the server's part in a network: serf, the peer data plane and the housekeeper.
@@ -36,6 +37,9 @@ type cluster struct {
 	// eventsOver: more were made than could fit one event; events holds only the newest.
 	eventsOver bool
 	ready      bool
+	// What catch-up heard, for the wait (alone.go): a vector of a sure member, one of a
+	// waiting member; and whether DIR/members named other members at start.
+	heardSure, heardWaiting, rememberedAtStart bool
 
 	// peak is the largest membership seen (failed members count, members that left do not):
 	// only a strict majority of it may purge tombstones, so that of two sides that forgot each
@@ -48,7 +52,7 @@ type cluster struct {
 	saveMu sync.Mutex // one write of DIR/members at a time
 
 	resyncing   atomic.Bool     // one background resync at a time
-	alone       atomic.Bool     // started alone, remembering others: writes wait (alone.go)
+	alone       atomic.Bool     // waiting to hear from the network: writes wait (alone.go)
 	stateMu     sync.Mutex      // one state transfer at a time (catch-up, resync)
 	antiEntropy atomic.Bool     // one anti-entropy pass at a time
 	aeLogged    map[string]bool // divergences logged already (under mu)
@@ -74,6 +78,7 @@ func (s *Server) startCluster(ctx context.Context) error {
 	if err := c.loadMembers(); err != nil {
 		return err
 	}
+	c.rememberedAtStart = len(c.remembered()) > 0
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.puller = &peer.Puller{Peers: func() []peerInfo { return c.others(true) }, Missing: c.missingOf,
 		Pull: s.met.countedPull(c.pullFrom), Logger: s.log}
@@ -147,6 +152,7 @@ func (s *Server) startCluster(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	c.decideWait()
 	c.mu.Lock()
 	c.ready = true
 	c.mu.Unlock()
@@ -175,7 +181,11 @@ func (c *cluster) tags(ready string) map[string]string {
 	if a := c.s.Addr(); a != nil {
 		client = a.String()
 	}
-	return map[string]string{tagPeer: c.peerAddr, tagClient: client, tagReady: ready, tagOrigin: origin}
+	tags := map[string]string{tagPeer: c.peerAddr, tagClient: client, tagReady: ready, tagOrigin: origin}
+	if c.alone.Load() {
+		tags[tagWait] = "1"
+	}
+	return tags
 }
 
 // join contacts the --join addresses until one answers or JoinTimeout passes; after that
@@ -279,7 +289,8 @@ func (c *cluster) others(readyOnly bool) []peerInfo {
 		if m.Name == c.s.cfg.Name || m.Status != gossip.StatusAlive || m.Tags[tagPeer] == "" {
 			continue
 		}
-		p := peerInfo{Name: m.Name, Peer: m.Tags[tagPeer], Origin: m.Tags[tagOrigin], Ready: m.Tags[tagReady] == "1"}
+		p := peerInfo{Name: m.Name, Peer: m.Tags[tagPeer], Origin: m.Tags[tagOrigin], Ready: m.Tags[tagReady] == "1",
+			Waiting: m.Tags[tagWait] == "1"}
 		if readyOnly && !p.Ready {
 			continue
 		}
@@ -366,9 +377,11 @@ func (s *Server) appendClusterState(m *clientproto.Msg) {
 	for _, x := range ms {
 		sub := &clientproto.Msg{}
 		sub.Str("name", x.Name).Str("status", x.Status.String()).Bool("ready", x.Tags[tagReady] == "1").
+			Bool("waiting", x.Tags[tagWait] == "1").
 			Str("origin", x.Tags[tagOrigin]).Str("peer", x.Tags[tagPeer]).Str("client", x.Tags[tagClient])
 		m.AppendRaw(sub.Bytes())
 	}
+	m.Bool("waiting", c.alone.Load())
 	rank := c.ranking()
 	hk := ""
 	if len(rank) > 0 {

@@ -36,6 +36,11 @@ func TestPurgeGuardSurvivesRestart(t *testing.T) {
 				if err := os.WriteFile(filepath.Join(dirs[0], "members"), []byte(tc.memo), 0o644); err != nil {
 					t.Fatal(err)
 				}
+				// As after a crash: a node that stopped gracefully remembering members that
+				// are not back would wait for them before it writes (alone.go).
+				if err := os.WriteFile(filepath.Join(dirs[0], "running"), []byte("1\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			c := servertest.New(t, servertest.Options{N: 2, Seed: 41, Configure: func(i int, cfg *server.Config) {
 				cfg.DataDir = dirs[i]

@@ -40,7 +40,7 @@ func (c *cluster) houseLoop() {
 		case <-t.C:
 		case <-c.kick:
 		}
-		if c.alone.Load() {
+		if c.alone.Load() && c.isReady() {
 			c.endAlone()
 		}
 		rank := c.ranking()

@@ -207,11 +207,16 @@ func (c *cluster) localVectorSeq() (wire.Vector, uint64) {
 	c.mu.Lock()
 	ready := c.ready
 	c.mu.Unlock()
+	waiting := c.alone.Load()
+	var remembers []string
+	if waiting {
+		remembers = c.remembered()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return wire.Vector{Name: s.cfg.Name, Origin: s.node.Origin(), Known: s.node.Known(), Highest: s.node.Highest(),
 		Purge: s.node.PurgeWatermark(), Digest: s.node.Digest(nil), DigestVersion: node.DigestVersion, Tock: s.node.Tock(), Ready: ready,
-		Forgotten: s.node.Forgotten()}, s.logSeqLocked()
+		Forgotten: s.node.Forgotten(), Waiting: waiting, Remembers: remembers}, s.logSeqLocked()
 }
 
 // visibleOwn waits, before us leave the node, until those of them this node originated are

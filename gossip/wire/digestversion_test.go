@@ -25,7 +25,7 @@ func TestDigestVersionFields(t *testing.T) {
 
 	// The previous encodings, without the field: version 1.
 	oldV := v.Append(nil)
-	oldV = append([]byte{0x99}, oldV[1:len(oldV)-1]...) // 9 fields, the version (one byte) cut
+	oldV = append([]byte{0x99}, oldV[1:len(oldV)-3]...) // 9 fields: version, waiting, remembers (a byte each) cut
 	if got, err := DecodeVector(oldV); err != nil || got.DigestVersion != 1 || len(got.Forgotten) != 1 {
 		t.Errorf("9-field vector: %+v %v", got, err)
 	}
@@ -41,26 +41,34 @@ func TestDigestVersionFields(t *testing.T) {
 	}
 
 	// What an old reader does with the new messages: it reads the fields it knows, in place,
-	// and stops; the version is the last field, after everything it knew.
+	// and stops; the version comes after everything it knew (in a vector, the wait's two
+	// fields came later still).
 	for name, c := range map[string]struct {
-		b   []byte
-		old int // fields the old reader knew
+		b     []byte
+		old   int // fields the old reader knew
+		after int // fields after the version
 	}{
-		"vector": {v.Append(nil), 9},
-		"req":    {q.Append(nil), 2},
-		"reply":  {d.Append(nil), 3},
+		"vector": {v.Append(nil), 9, 2},
+		"req":    {q.Append(nil), 2, 0},
+		"reply":  {d.Append(nil), 3, 0},
 	} {
 		r := node.NewReader(c.b)
 		n, err := r.ArrayLen()
-		if err != nil || n != c.old+1 {
-			t.Fatalf("%s: %d fields %v, want %d", name, n, err, c.old+1)
+		if err != nil || n != c.old+1+c.after {
+			t.Fatalf("%s: %d fields %v, want %d", name, n, err, c.old+1+c.after)
 		}
 		for range c.old {
 			if _, err := r.Raw(); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 		}
-		if ver, err := r.Uint(); err != nil || ver != 2 || r.Len() != 0 {
+		ver, err := r.Uint()
+		for range c.after {
+			if _, err := r.Raw(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if err != nil || ver != 2 || r.Len() != 0 {
 			t.Errorf("%s: last field %d %v, %d bytes left; want the version alone", name, ver, err, r.Len())
 		}
 	}

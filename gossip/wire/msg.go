@@ -74,6 +74,11 @@ type Vector struct {
 	// DigestVersion is the entry hash Digest was made with (node.DigestVersion); a vector
 	// without the field comes from a build that hashed with version 1.
 	DigestVersion uint64
+	// Waiting: the member started alone after a graceful stop and takes no writes until it
+	// hears from the network (server/alone.go); Remembers is then the members its purge guard
+	// remembers, so that a group of waiting members can tell whether it is the whole network.
+	Waiting   bool
+	Remembers []string
 }
 
 // Repair tells a member to pull ticks of an origin from a peer.
@@ -177,7 +182,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func (v Vector) Append(b []byte) []byte {
-	b = node.AppendArrayLen(b, 10)
+	b = node.AppendArrayLen(b, 12)
 	b = node.AppendString(node.AppendString(b, v.Name), v.Origin)
 	keys := sortedKeys(v.Known)
 	b = node.AppendMapLen(b, len(keys))
@@ -189,12 +194,13 @@ func (v Vector) Append(b []byte) []byte {
 	b = node.AppendUint(appendDigest(b, v.Digest), v.Tock)
 	b = node.AppendBool(b, v.Ready)
 	b = AppendOrigins(b, v.Forgotten)
-	return node.AppendUint(b, v.DigestVersion)
+	b = node.AppendBool(node.AppendUint(b, v.DigestVersion), v.Waiting)
+	return AppendOrigins(b, v.Remembers)
 }
 
 func DecodeVector(b []byte) (v Vector, err error) {
 	r := node.NewReader(b)
-	n, err := countFields(r, 8) // forgotten, 9th, and the digest version, 10th, came later
+	n, err := countFields(r, 8) // forgotten, the digest version, waiting and remembers came later
 	if err != nil {
 		return v, err
 	}
@@ -226,7 +232,13 @@ func DecodeVector(b []byte) (v Vector, err error) {
 	if v.Forgotten, err = readOrigins(r); err != nil || n < 10 {
 		return v, err
 	}
-	v.DigestVersion, err = r.Uint()
+	if v.DigestVersion, err = r.Uint(); err != nil || n < 12 {
+		return v, err
+	}
+	if v.Waiting, err = r.Bool(); err != nil {
+		return v, err
+	}
+	v.Remembers, err = readOrigins(r)
 	return v, err
 }
 

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
 
@@ -38,6 +39,20 @@ func TestRoundTrips(t *testing.T) {
 	if err != nil || gv.Name != v.Name || gv.Tock != 99 || !gv.Ready || gv.Digest != v.Digest || !gv.Known["a~1"].Equal(v.Known["a~1"]) ||
 		!reflect.DeepEqual(gv.Highest, v.Highest) || !reflect.DeepEqual(gv.Purge, v.Purge) {
 		t.Fatalf("vector: %+v %v", gv, err)
+	}
+	v.Waiting, v.Remembers = true, []string{"n2", "n3"}
+	if gv, err = DecodeVector(v.Append(nil)); err != nil || !gv.Waiting || !reflect.DeepEqual(gv.Remembers, v.Remembers) {
+		t.Fatalf("waiting vector: %+v %v", gv, err)
+	}
+	// A build before the wait sends 10 fields: it is not waiting.
+	v.Waiting, v.Remembers = false, nil
+	b := v.Append(nil)
+	if b[0] != 0x9c || !bytes.HasSuffix(b, []byte{0xc2, 0x90}) {
+		t.Fatalf("vector encoding: % x", b[:1])
+	}
+	old := append([]byte{0x9a}, b[1:len(b)-2]...)
+	if gv, err = DecodeVector(old); err != nil || gv.Waiting || gv.Tock != 99 || gv.DigestVersion != v.DigestVersion {
+		t.Fatalf("10-field vector: %+v %v", gv, err)
 	}
 	rs := []Repair{{Origin: "a~1", Ticks: node.Upto(2), From: "n2"}}
 	if got, err := DecodeRepairs(AppendRepairs(nil, rs)); err != nil || len(got) != 1 || got[0].From != "n2" || !got[0].Ticks.Equal(rs[0].Ticks) {

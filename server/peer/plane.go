@@ -31,6 +31,7 @@ import (
 type Info struct {
 	Name, Peer, Origin string // member name, data plane address, current origin
 	Ready              bool
+	Waiting            bool // waiting to hear from the network (server/alone.go)
 }
 
 // Handler answers the frames peers send. Handle is called from one goroutine per connection,
