@@ -12,10 +12,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/distkv/distkv/eventlog"
+	"github.com/distkv/distkv/internal/flock"
 	"github.com/distkv/distkv/node"
 	"github.com/distkv/distkv/snapshot"
 )
@@ -90,7 +90,7 @@ func (s *Server) openStore() error {
 	if err != nil {
 		return fmt.Errorf("server: data dir: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flock.TryLock(lock); err != nil {
 		lock.Close()
 		return fmt.Errorf("server: data dir %s is in use by another server: %w", dir, err)
 	}

@@ -11,10 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/distkv/distkv/clientproto/client"
+	"github.com/distkv/distkv/internal/flock"
 	"github.com/distkv/distkv/node"
 	"github.com/distkv/distkv/server"
 	"github.com/distkv/distkv/snapshot"
@@ -558,9 +558,9 @@ func lockDataDir(dir string) (unlock func(), err error) {
 	if err != nil {
 		return nil, failf("data dir: %v", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flock.TryLock(f); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, flock.ErrLocked) {
 			return nil, failf("data dir %s is in use by a running server", dir)
 		}
 		return nil, failf("data dir %s: lock: %v", dir, err)

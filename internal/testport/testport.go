@@ -11,6 +11,7 @@
 package testport
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -19,8 +20,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
+
+	"github.com/distkv/distkv/internal/flock"
 )
 
 const (
@@ -104,9 +106,9 @@ func reserve(p int) (f *os.File, ok bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("lock file of port %d: %w", p, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flock.TryLock(f); err != nil {
 		f.Close()
-		if err == syscall.EWOULDBLOCK {
+		if errors.Is(err, flock.ErrLocked) {
 			return nil, false, nil
 		}
 		return nil, false, fmt.Errorf("lock port %d: %w", p, err)
