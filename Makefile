@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME    ?= 5s
 PKGS        := ./...
 
-.PHONY: build run test deps lint vet fmt-check staticcheck race fuzz fuzz-short soak bench man compare scale clean
+.PHONY: build run test deps lint cross vet fmt-check staticcheck race fuzz fuzz-short soak bench man compare scale clean
 
 # The commit goes in by -ldflags too: GOFLAGS may say -buildvcs=false (distkv version shows it).
 COMMIT      := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
@@ -25,7 +25,12 @@ test: deps lint race fuzz-short
 deps:
 	@scripts/deps.sh
 
-lint: fmt-check vet staticcheck
+lint: fmt-check vet staticcheck cross
+
+# The server must keep building where it is not tested: macOS and Windows hosts run it too.
+cross:
+	GOOS=darwin $(GO) build -o /dev/null ./cmd/distkv
+	GOOS=windows $(GO) build -o /dev/null ./cmd/distkv
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
