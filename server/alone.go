@@ -32,7 +32,7 @@ import (
 // (docs/housekeeping.md, "Restarting alone").
 
 // errAlone is the refusal while the wait lasts.
-var errAlone = fmt.Errorf("%w: restarted after a graceful stop; waiting to hear from the members it remembers", clientproto.ErrNotReady)
+var errAlone = fmt.Errorf("%w: waiting to hear from the network: its members may have purged deletes this node never saw", clientproto.ErrNotReady)
 
 // heard records a vector learned during catch-up, for decideWait.
 func (c *cluster) heard(v wire.Vector) {

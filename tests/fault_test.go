@@ -172,14 +172,14 @@ func TestFault(t *testing.T) {
 		if i == 0 {
 			t.Logf("checked %d ops on %d keys: %d acknowledged (%d overwritten by a higher version), %d noops, %d refused, %d indeterminate (%d keys end with an indeterminate op's value)",
 				cs.ops, cs.keys, cs.acked, cs.overwritten, cs.noop, cs.refused, cs.indet, cs.byIndet)
-			// Writes a node restarted alone refused until it heard from the others (server/alone.go).
+			// Writes a node refused while it waited to hear from the network (server/alone.go).
 			alone := 0
 			for _, o := range ops {
-				if o.out == foRefused && strings.Contains(o.err, "started alone") {
+				if o.out == foRefused && strings.Contains(o.err, "waiting to hear from the network") {
 					alone++
 				}
 			}
-			t.Logf("%d writes refused by a node that started alone", alone)
+			t.Logf("%d writes refused by a node waiting to hear from the network", alone)
 		}
 		shown := 0
 		for _, p := range probs {

@@ -74,9 +74,10 @@ type Vector struct {
 	// DigestVersion is the entry hash Digest was made with (node.DigestVersion); a vector
 	// without the field comes from a build that hashed with version 1.
 	DigestVersion uint64
-	// Waiting: the member started alone after a graceful stop and takes no writes until it
-	// hears from the network (server/alone.go); Remembers is then the members its purge guard
-	// remembers, so that a group of waiting members can tell whether it is the whole network.
+	// Waiting: the member takes no writes until it hears from the network (it stopped
+	// gracefully, and the others may have purged without it: server/alone.go); Remembers is
+	// then the members its purge guard remembers, so that a group of waiting members can tell
+	// whether it is the whole network.
 	Waiting   bool
 	Remembers []string
 }
