@@ -119,20 +119,21 @@ func pacerHold(count *int, log *slog.Logger) func() {
 
 func pacerRelease(count *int) {
 	pacer.Lock()
-	defer pacer.Unlock()
 	*count--
-	if pacer.env != "" {
-		return
-	}
-	if pacer.servers+pacer.loads == 0 {
+	ours := pacer.env == ""
+	if ours && pacer.servers+pacer.loads == 0 {
 		pacer.gen++
 		pacer.armed = false
 		debug.SetGCPercent(pacer.saved)
-	} else {
+	} else if ours {
 		paceLocked()
 	}
-	if *count == 0 && count == &pacer.loads {
-		debug.FreeOSMemory() // the pages the load's slow pace left behind
+	lastLoad := ours && count == &pacer.loads && *count == 0
+	pacer.Unlock()
+	if lastLoad {
+		// The pages the load's slow pace left behind; outside the lock, which the cleanup
+		// after this forced collection takes.
+		debug.FreeOSMemory()
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"runtime"
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
@@ -140,4 +141,29 @@ func TestGCPaceHolds(t *testing.T) {
 	pace("during a load alone", loadGCPercent)
 	done()
 	pace("after a load alone", 100)
+}
+
+// A running server holds the pace; its shutdown gives the process back the pace it found.
+func TestServerHoldsGCPace(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(orig)
+	servers := func() int {
+		pacer.Lock()
+		defer pacer.Unlock()
+		return pacer.servers
+	}
+	s := ptStart(t, Config{})
+	s.dial(t) // the greeting comes once the start is over
+	if n := servers(); n != 1 {
+		t.Fatalf("%d servers hold the pace, want 1", n)
+	}
+	if err := s.S.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := servers(); n != 0 {
+		t.Errorf("%d servers hold the pace after the shutdown, want 0", n)
+	}
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Errorf("pace after the shutdown %d, want 100", p)
+	}
 }
