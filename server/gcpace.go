@@ -11,10 +11,10 @@ import (
 )
 
 // The collector's pace (docs/performance.md, "The collector's pace"). At the Go default
-// (GOGC=100) a collection runs each time the heap doubles: every ~130 ms on the small live heap
-// of a busy node, a tenth of its CPU, and twice the live data in RSS on a big one. The server
-// instead lets the heap grow by headroom(live) past the live data the last collection marked,
-// and sets GOGC to that after every cycle.
+// (GOGC=100) a collection runs each time the heap doubles: two or three times a second on the
+// small live heap of a busy node (6-25 MiB, the runtime's least goal 4 MiB), and the RSS is twice
+// the live data on a big one. The server instead lets the heap grow by headroom(live) past the
+// live data the last collection marked, and sets GOGC to that after every cycle.
 const (
 	// paceFloor is the least headroom: a small heap collects about once per paceFloor
 	// allocated, whatever its size.
@@ -147,6 +147,9 @@ func paceLocked() {
 		p = gcPercent(live[0].Value.Uint64(), pacer.loads > 0)
 	} else {
 		p = max(pacer.saved, loadGCPercent) // a load alone (tools, benchmarks): no pacing
+		if pacer.saved < 0 {
+			p = pacer.saved // the collector was off: keep it off
+		}
 	}
 	if p != pacer.percent {
 		debug.SetGCPercent(p)
