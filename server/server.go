@@ -71,6 +71,8 @@ type Server struct {
 	met   *metrics     // metrics.go
 	prop  *propagation // propagation.go
 	admin *adminServer // admin.go; nil when off, under mu
+
+	releaseGCPace func() // gcpace.go: set by start, called by stopBackground
 }
 
 // New builds a server; Run starts it.
@@ -221,6 +223,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 // start opens the store, joins and catches up, then opens the client port.
 func (s *Server) start(ctx context.Context) error {
+	s.releaseGCPace = holdGCPace(s.log)
 	if err := s.startAdmin(); err != nil {
 		return err
 	}
@@ -393,6 +396,9 @@ func (s *Server) stopBackground() {
 			}
 		}
 		s.stopAdmin()
+		if s.releaseGCPace != nil {
+			s.releaseGCPace()
+		}
 	})
 }
 
