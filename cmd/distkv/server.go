@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -229,6 +230,9 @@ func (e *cliEnv) serverAction(c *cli.Context) error {
 		select {
 		case runErr = <-errc:
 		case <-sctx.Done():
+			// What it is stuck on, for the bug report: every goroutine's stack, on stderr.
+			fmt.Fprintf(os.Stderr, "shutdown: the server did not stop within %v; its goroutines:\n", shutdownTimeout)
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
 			return failf("shutdown: the server did not stop within %v", shutdownTimeout)
 		}
 	}
