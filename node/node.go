@@ -246,9 +246,9 @@ func (n *Node) unindex(e *entry) {
 	e.setSame(nil)
 }
 
-// applyOp applies one op of update (o, tick, tock) by the conflict rule.
-func (n *Node) applyOp(o *originState, tick, tock uint64, op *Op) {
-	e := n.findOrCreate(op.Path)
+// applyOp applies one op of update (o, tick, tock) by the conflict rule to e, the entry at
+// op.Path.
+func (n *Node) applyOp(e *entry, o *originState, tick, tock uint64, op *Op) {
 	if e.has {
 		switch c := CompareVersion(tock, o.name, e.tock, e.origin.name); {
 		case c == 0:
@@ -270,7 +270,11 @@ func (n *Node) applyOp(o *originState, tick, tock uint64, op *Op) {
 
 // Apply applies an update received from a peer (or replayed from the log). It is idempotent:
 // an update whose tick is already known is ignored. Returns whether it was new.
-func (n *Node) Apply(u *Update) bool {
+func (n *Node) Apply(u *Update) bool { return n.apply(u, nil) }
+
+// apply is Apply with at, if not nil, holding each op's entry as the caller found it (nil: none
+// yet): the ones it makes are filled in.
+func (n *Node) apply(u *Update, at []*entry) bool {
 	o := n.originOf(u.Origin)
 	if o.known.Contains(u.Tick) || o.forgotten {
 		n.stats.Duplicates++
@@ -278,7 +282,18 @@ func (n *Node) Apply(u *Update) bool {
 	}
 	n.seeTock(u.Tock)
 	for i := range u.Ops {
-		n.applyOp(o, u.Tick, u.Tock, &u.Ops[i])
+		op := &u.Ops[i]
+		var e *entry
+		if at != nil {
+			e = at[i]
+		}
+		if e == nil {
+			e = n.findOrCreate(op.Path)
+			if at != nil {
+				at[i] = e
+			}
+		}
+		n.applyOp(e, o, u.Tick, u.Tock, op)
 	}
 	o.known.Add(u.Tick)
 	if u.Tick > o.highest {
@@ -310,7 +325,8 @@ func (n *Node) Load(u *Update) {
 		o.highest = u.Tick
 	}
 	for i := range u.Ops {
-		n.applyOp(o, u.Tick, u.Tock, &u.Ops[i])
+		op := &u.Ops[i]
+		n.applyOp(n.findOrCreate(op.Path), o, u.Tick, u.Tock, op)
 	}
 }
 
