@@ -88,8 +88,9 @@ type Request struct {
 	// node.Path.
 	File    string
 	HasFile bool
-	pathErr error // a string path, an error unless the action is save
-	owned   bool  // values may alias the input (ParseOwnedRequest)
+	pathErr error     // a string path, an error unless the action is save
+	owned   bool      // values may alias the input (ParseOwnedRequest)
+	like    node.Path // while parsing into a reused request: its last path (ParseRequestInto)
 	// Extra holds the raw values of the keys not parsed above (auth, ACL and meta-area
 	// actions read theirs from here).
 	Extra map[string][]byte
@@ -107,19 +108,33 @@ func ParseRequest(b []byte) (*Request, error) { return parseRequest(b, false) }
 func ParseOwnedRequest(b []byte) (*Request, error) { return parseRequest(b, true) }
 
 func parseRequest(b []byte, owned bool) (*Request, error) {
-	var r node.Reader
-	r.Reset(b)
-	req := &Request{MaxDepth: -1, owned: owned}
-	if err := parseMap(&r, func(key []byte) error { return req.field(&r, key) }); err != nil {
+	req := new(Request)
+	if err := ParseRequestInto(req, b, owned); err != nil {
 		return nil, err
 	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadRequest, r.Len())
-	}
-	if req.pathErr != nil && req.Action != ActSave && req.Action != ActLog {
-		return nil, fmt.Errorf("%w: field %q: %v", ErrBadRequest, "path", req.pathErr)
-	}
 	return req, nil
+}
+
+// ParseRequestInto is ParseRequest (owned: ParseOwnedRequest) into *req, which it overwrites,
+// for a connection's reader that parses one request at a time: it saves allocating a Request
+// per message, and the path's string elements equal to those of the path *req held before, at
+// the same index, share their strings (a client's requests often name one directory). On an
+// error *req holds a partial request.
+func ParseRequestInto(req *Request, b []byte, owned bool) error {
+	var r node.Reader
+	r.Reset(b)
+	*req = Request{MaxDepth: -1, owned: owned, like: req.Path}
+	err := parseMap(&r, func(key []byte) error { return req.field(&r, key) })
+	req.like = nil
+	switch {
+	case err != nil:
+		return err
+	case r.Len() != 0:
+		return fmt.Errorf("%w: %d trailing bytes", ErrBadRequest, r.Len())
+	case req.pathErr != nil && req.Action != ActSave && req.Action != ActLog:
+		return fmt.Errorf("%w: field %q: %v", ErrBadRequest, "path", req.pathErr)
+	}
+	return nil
 }
 
 // parseMap iterates a map with string keys, calling fn with the reader positioned at each value.
@@ -220,7 +235,7 @@ func (q *Request) field(r *node.Reader, key []byte) error {
 		}
 		var pr node.Reader
 		pr.Reset(v)
-		q.Path, err = pr.Path()
+		q.Path, err = pr.PathLike(q.like)
 		q.HasPath = err == nil
 		if err != nil { // a file name? (only then: a failed Str costs an error's allocations)
 			pr.Reset(v)
