@@ -135,6 +135,12 @@ func (n *Node) Write(chs []Change) ([]Result, *Update, error) {
 	n.clock++
 	u.Tick, u.Tock = n.self.highest+1, n.clock
 	n.stats.Local++
+	if n.eff.Log == nil { // the effects of a write alone since Ready: no slices of their own
+		n.eff.Log = u.effs[0:0:1]
+	}
+	if n.eff.Send == nil {
+		n.eff.Send = u.effs[1:1:2]
+	}
 	n.apply(&u.Update, at) // fills in the entries it made
 	n.eff.Send = append(n.eff.Send, &u.Update)
 	var room Chain // the result's chain, in u's room for a single change
@@ -158,8 +164,9 @@ type written struct {
 	ops   [1]Op
 	path  [4]Element
 	res   [1]Result
-	paths int     // elements of path used
-	chain [1]Link // room for the result's chain: one link while one origin writes the entry
+	paths int        // elements of path used
+	chain [1]Link    // room for the result's chain: one link while one origin writes the entry
+	effs  [2]*Update // room for Effects.Log and Send, each of one update
 }
 
 func newWrite(origin string, chs []Change) ([]Result, *written) {
