@@ -55,6 +55,8 @@ type Node struct {
 	clock   uint64 // Lamport clock: the highest tock seen or made
 	root    *entry
 	origins map[string]*originState
+	// lastOrigin is the origin knownOrigin found last (nil: none).
+	lastOrigin *originState
 	// forgotten holds the origins forgotten, out of origins, still referenced by their entries.
 	forgotten map[string]*originState
 	purgeWM   map[string]uint64 // purge watermark heard of: tombstones at or below it may go
@@ -136,13 +138,27 @@ func (n *Node) seeTock(t uint64) {
 }
 
 func (n *Node) originOf(name string) *originState {
-	o := n.origins[name]
+	o := n.knownOrigin(name)
 	if o == nil {
 		if f := n.forgotten[name]; f != nil {
 			return f
 		}
 		o = &originState{name: name}
 		n.origins[name] = o
+	}
+	return o
+}
+
+// knownOrigin is n.origins[name], remembering the last one found: a pushed frame's updates
+// and their chains' links name one origin, looked up once instead of for every update and
+// link. Forget, the only one that removes origins, clears it.
+func (n *Node) knownOrigin(name string) *originState {
+	if o := n.lastOrigin; o != nil && o.name == name {
+		return o
+	}
+	o := n.origins[name]
+	if o != nil {
+		n.lastOrigin = o
 	}
 	return o
 }
