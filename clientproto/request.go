@@ -88,9 +88,8 @@ type Request struct {
 	// node.Path.
 	File    string
 	HasFile bool
-	pathErr error     // a string path, an error unless the action is save
-	owned   bool      // values may alias the input (ParseOwnedRequest)
-	like    node.Path // while parsing into a reused request: its last path (ParseRequestInto)
+	pathErr error // a string path, an error unless the action is save
+	owned   bool  // values may alias the input (ParseOwnedRequest)
 	// Extra holds the raw values of the keys not parsed above (auth, ACL and meta-area
 	// actions read theirs from here).
 	Extra map[string][]byte
@@ -123,9 +122,9 @@ func parseRequest(b []byte, owned bool) (*Request, error) {
 func ParseRequestInto(req *Request, b []byte, owned bool) error {
 	var r node.Reader
 	r.Reset(b)
-	*req = Request{MaxDepth: -1, owned: owned, like: req.Path}
-	err := parseMap(&r, func(key []byte) error { return req.field(&r, key) })
-	req.like = nil
+	like := req.Path
+	*req = Request{MaxDepth: -1, owned: owned}
+	err := parseMap(&r, func(key []byte) error { return req.field(&r, key, like) })
 	switch {
 	case err != nil:
 		return err
@@ -216,7 +215,8 @@ func name(r *node.Reader) (string, error) {
 var stateFlags = map[string]bool{"nodes": true, "known": true, "superseded": true, "present": true,
 	"deleted": true, "missing": true, "remote_missing": true, "node_drop": true, "debug": true}
 
-func (q *Request) field(r *node.Reader, key []byte) error {
+// field reads the value of key; a path shares the strings equal to like's (see ParseRequestInto).
+func (q *Request) field(r *node.Reader, key []byte, like node.Path) error {
 	var err error
 	switch string(key) {
 	case "seq":
@@ -235,7 +235,7 @@ func (q *Request) field(r *node.Reader, key []byte) error {
 		}
 		var pr node.Reader
 		pr.Reset(v)
-		q.Path, err = pr.PathLike(q.like)
+		q.Path, err = pr.PathLike(like)
 		q.HasPath = err == nil
 		if err != nil { // a file name? (only then: a failed Str costs an error's allocations)
 			pr.Reset(v)

@@ -84,7 +84,7 @@ func TestParseRequestInto(t *testing.T) {
 	if err := ParseRequestInto(&q, second, false); err != nil {
 		t.Fatal(err)
 	}
-	if q.Seq != 2 || q.Action != ActGetValue || q.HasNChain || q.Op.HasValue || q.MaxDepth != -1 || q.like != nil {
+	if q.Seq != 2 || q.Action != ActGetValue || q.HasNChain || q.Op.HasValue || q.MaxDepth != -1 {
 		t.Errorf("second request = %+v", q)
 	}
 	if !q.Path.Equal(node.StringPath("dir", "b")) || !p1.Equal(node.StringPath("dir", "a")) {
