@@ -221,8 +221,7 @@ func (n *Node) set(e *entry, p Path, o *originState, tick, tock uint64, op *Op) 
 	}
 	e.origin, e.tick, e.tock = o, tick, tock
 	e.prev = op.Chain
-	e.setSame(o.current.get(tick))
-	o.current.set(tick, e)
+	e.setSame(o.current.set(tick, e))
 	if e.live() {
 		n.live++
 		delete(n.tombs, e)
@@ -244,14 +243,7 @@ func (n *Node) unindex(e *entry) {
 	if o == nil {
 		return
 	}
-	first := o.current.get(e.tick)
-	if first == e {
-		if e.same() == nil {
-			o.current.del(e.tick)
-		} else {
-			o.current.set(e.tick, e.same())
-		}
-	} else {
+	if first := o.current.replace(e.tick, e, e.same()); first != e {
 		for x := first; x != nil; x = x.same() {
 			if x.same() == e {
 				x.setSame(e.same())
