@@ -107,19 +107,33 @@ func ParseRequest(b []byte) (*Request, error) { return parseRequest(b, false) }
 func ParseOwnedRequest(b []byte) (*Request, error) { return parseRequest(b, true) }
 
 func parseRequest(b []byte, owned bool) (*Request, error) {
-	var r node.Reader
-	r.Reset(b)
-	req := &Request{MaxDepth: -1, owned: owned}
-	if err := parseMap(&r, func(key []byte) error { return req.field(&r, key) }); err != nil {
+	req := new(Request)
+	if err := ParseRequestInto(req, b, owned); err != nil {
 		return nil, err
 	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadRequest, r.Len())
-	}
-	if req.pathErr != nil && req.Action != ActSave && req.Action != ActLog {
-		return nil, fmt.Errorf("%w: field %q: %v", ErrBadRequest, "path", req.pathErr)
-	}
 	return req, nil
+}
+
+// ParseRequestInto is ParseRequest (owned: ParseOwnedRequest) into *req, which it overwrites,
+// for a connection's reader that parses one request at a time: it saves allocating a Request
+// per message, and the path's string elements equal to those of the path *req held before, at
+// the same index, share their strings (a client's requests often name one directory). On an
+// error *req holds a partial request.
+func ParseRequestInto(req *Request, b []byte, owned bool) error {
+	var r node.Reader
+	r.Reset(b)
+	like := req.Path
+	*req = Request{MaxDepth: -1, owned: owned}
+	err := parseMap(&r, func(key []byte) error { return req.field(&r, key, like) })
+	switch {
+	case err != nil:
+		return err
+	case r.Len() != 0:
+		return fmt.Errorf("%w: %d trailing bytes", ErrBadRequest, r.Len())
+	case req.pathErr != nil && req.Action != ActSave && req.Action != ActLog:
+		return fmt.Errorf("%w: field %q: %v", ErrBadRequest, "path", req.pathErr)
+	}
+	return nil
 }
 
 // parseMap iterates a map with string keys, calling fn with the reader positioned at each value.
@@ -201,7 +215,8 @@ func name(r *node.Reader) (string, error) {
 var stateFlags = map[string]bool{"nodes": true, "known": true, "superseded": true, "present": true,
 	"deleted": true, "missing": true, "remote_missing": true, "node_drop": true, "debug": true}
 
-func (q *Request) field(r *node.Reader, key []byte) error {
+// field reads the value of key; a path shares the strings equal to like's (see ParseRequestInto).
+func (q *Request) field(r *node.Reader, key []byte, like node.Path) error {
 	var err error
 	switch string(key) {
 	case "seq":
@@ -220,7 +235,7 @@ func (q *Request) field(r *node.Reader, key []byte) error {
 		}
 		var pr node.Reader
 		pr.Reset(v)
-		q.Path, err = pr.Path()
+		q.Path, err = pr.PathLike(like)
 		q.HasPath = err == nil
 		if err != nil { // a file name? (only then: a failed Str costs an error's allocations)
 			pr.Reset(v)

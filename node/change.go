@@ -100,6 +100,12 @@ func (n *Node) Write(chs []Change) ([]Result, *Update, error) {
 		return nil, nil, fmt.Errorf("node: clock exhausted (tock %d, tick %d)", n.clock, n.self.highest)
 	}
 	res, u := newWrite(n.self.name, chs)
+	// at holds each op's entry, from found: Apply then walks no path again.
+	var at1 [1]*entry
+	at := at1[:0]
+	if len(chs) > 1 {
+		at = make([]*entry, 0, len(chs))
+	}
 	for i := range chs {
 		ch := &chs[i]
 		e := found[i]
@@ -120,6 +126,7 @@ func (n *Node) Write(chs []Change) ([]Result, *Update, error) {
 			op.Chain = extend(e.head(), e.prev, n.cfg.ChainLen-1)
 		}
 		u.Ops = append(u.Ops, op)
+		at = append(at, e)
 		res[i].Changed = true
 	}
 	if len(u.Ops) == 0 {
@@ -128,15 +135,23 @@ func (n *Node) Write(chs []Change) ([]Result, *Update, error) {
 	n.clock++
 	u.Tick, u.Tock = n.self.highest+1, n.clock
 	n.stats.Local++
-	n.Apply(&u.Update)
+	if n.eff.Log == nil { // the effects of a write alone since Ready: no slices of their own
+		n.eff.Log = u.effs[0:0:1]
+	}
+	if n.eff.Send == nil {
+		n.eff.Send = u.effs[1:1:2]
+	}
+	n.apply(&u.Update, at) // fills in the entries it made
 	n.eff.Send = append(n.eff.Send, &u.Update)
+	var room Chain // the result's chain, in u's room for a single change
+	if len(chs) == 1 {
+		room = u.chain[:0]
+	}
+	k := 0
 	for i := range chs {
 		if res[i].Changed {
-			e := found[i] // Apply changed it in place
-			if e == nil {
-				e = n.find(chs[i].Path) // Apply made it
-			}
-			res[i].Entry = e.view(chs[i].Path, n.cfg.ChainLen)
+			res[i].Entry = at[k].viewInto(chs[i].Path, n.cfg.ChainLen, room)
+			k++
 		}
 	}
 	return res, &u.Update, nil
@@ -149,7 +164,9 @@ type written struct {
 	ops   [1]Op
 	path  [4]Element
 	res   [1]Result
-	paths int // elements of path used
+	paths int        // elements of path used
+	chain [1]Link    // room for the result's chain: one link while one origin writes the entry
+	effs  [2]*Update // room for Effects.Log and Send, each of one update
 }
 
 func newWrite(origin string, chs []Change) ([]Result, *written) {

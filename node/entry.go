@@ -196,11 +196,14 @@ type Entry struct {
 }
 
 // view copies e out. Values are shared: they are never modified in place.
-func (e *entry) view(p Path, chainLen int) Entry {
+func (e *entry) view(p Path, chainLen int) Entry { return e.viewInto(p, chainLen, nil) }
+
+// viewInto is view with the chain in room's backing if it fits.
+func (e *entry) viewInto(p Path, chainLen int, room Chain) Entry {
 	v := Entry{Path: p, HasData: e.has, Deleted: e.deleted, Tick: e.tick, Tock: e.tock}
 	if e.origin != nil {
 		v.Origin = e.origin.name
-		v.Chain = extend(e.head(), e.prev, chainLen)
+		v.Chain = extendInto(room, e.head(), e.prev, chainLen)
 	}
 	if e.live() {
 		v.Value = e.value

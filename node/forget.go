@@ -35,6 +35,7 @@ func (n *Node) Forget(origins []string) int {
 		}
 		n.forgotten[name] = o
 		delete(n.origins, name)
+		n.lastOrigin = nil
 		delete(n.purgeWM, name)
 		n.stats.Forgotten++
 		count++

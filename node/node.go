@@ -55,6 +55,8 @@ type Node struct {
 	clock   uint64 // Lamport clock: the highest tock seen or made
 	root    *entry
 	origins map[string]*originState
+	// lastOrigin is the origin knownOrigin found last (nil: none).
+	lastOrigin *originState
 	// forgotten holds the origins forgotten, out of origins, still referenced by their entries.
 	forgotten map[string]*originState
 	purgeWM   map[string]uint64 // purge watermark heard of: tombstones at or below it may go
@@ -136,13 +138,27 @@ func (n *Node) seeTock(t uint64) {
 }
 
 func (n *Node) originOf(name string) *originState {
-	o := n.origins[name]
+	o := n.knownOrigin(name)
 	if o == nil {
 		if f := n.forgotten[name]; f != nil {
 			return f
 		}
 		o = &originState{name: name}
 		n.origins[name] = o
+	}
+	return o
+}
+
+// knownOrigin is n.origins[name], remembering the last one found: a pushed frame's updates
+// and their chains' links name one origin, looked up once instead of for every update and
+// link. Forget, the only one that removes origins, clears it.
+func (n *Node) knownOrigin(name string) *originState {
+	if o := n.lastOrigin; o != nil && o.name == name {
+		return o
+	}
+	o := n.origins[name]
+	if o != nil {
+		n.lastOrigin = o
 	}
 	return o
 }
@@ -205,8 +221,7 @@ func (n *Node) set(e *entry, p Path, o *originState, tick, tock uint64, op *Op) 
 	}
 	e.origin, e.tick, e.tock = o, tick, tock
 	e.prev = op.Chain
-	e.setSame(o.current.get(tick))
-	o.current.set(tick, e)
+	e.setSame(o.current.set(tick, e))
 	if e.live() {
 		n.live++
 		delete(n.tombs, e)
@@ -228,14 +243,7 @@ func (n *Node) unindex(e *entry) {
 	if o == nil {
 		return
 	}
-	first := o.current.get(e.tick)
-	if first == e {
-		if e.same() == nil {
-			o.current.del(e.tick)
-		} else {
-			o.current.set(e.tick, e.same())
-		}
-	} else {
+	if first := o.current.replace(e.tick, e, e.same()); first != e {
 		for x := first; x != nil; x = x.same() {
 			if x.same() == e {
 				x.setSame(e.same())
@@ -246,9 +254,9 @@ func (n *Node) unindex(e *entry) {
 	e.setSame(nil)
 }
 
-// applyOp applies one op of update (o, tick, tock) by the conflict rule.
-func (n *Node) applyOp(o *originState, tick, tock uint64, op *Op) {
-	e := n.findOrCreate(op.Path)
+// applyOp applies one op of update (o, tick, tock) by the conflict rule to e, the entry at
+// op.Path.
+func (n *Node) applyOp(e *entry, o *originState, tick, tock uint64, op *Op) {
 	if e.has {
 		switch c := CompareVersion(tock, o.name, e.tock, e.origin.name); {
 		case c == 0:
@@ -270,7 +278,11 @@ func (n *Node) applyOp(o *originState, tick, tock uint64, op *Op) {
 
 // Apply applies an update received from a peer (or replayed from the log). It is idempotent:
 // an update whose tick is already known is ignored. Returns whether it was new.
-func (n *Node) Apply(u *Update) bool {
+func (n *Node) Apply(u *Update) bool { return n.apply(u, nil) }
+
+// apply is Apply with at, if not nil, holding each op's entry as the caller found it (nil: none
+// yet): the ones it makes are filled in.
+func (n *Node) apply(u *Update, at []*entry) bool {
 	o := n.originOf(u.Origin)
 	if o.known.Contains(u.Tick) || o.forgotten {
 		n.stats.Duplicates++
@@ -278,7 +290,18 @@ func (n *Node) Apply(u *Update) bool {
 	}
 	n.seeTock(u.Tock)
 	for i := range u.Ops {
-		n.applyOp(o, u.Tick, u.Tock, &u.Ops[i])
+		op := &u.Ops[i]
+		var e *entry
+		if at != nil {
+			e = at[i]
+		}
+		if e == nil {
+			e = n.findOrCreate(op.Path)
+			if at != nil {
+				at[i] = e
+			}
+		}
+		n.applyOp(e, o, u.Tick, u.Tock, op)
 	}
 	o.known.Add(u.Tick)
 	if u.Tick > o.highest {
@@ -310,7 +333,8 @@ func (n *Node) Load(u *Update) {
 		o.highest = u.Tick
 	}
 	for i := range u.Ops {
-		n.applyOp(o, u.Tick, u.Tock, &u.Ops[i])
+		op := &u.Ops[i]
+		n.applyOp(n.findOrCreate(op.Path), o, u.Tick, u.Tock, op)
 	}
 }
 

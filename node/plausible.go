@@ -114,7 +114,7 @@ func (n *Node) plausibleHead(origin string, tick uint64, h Horizon) error {
 		return implausible("tick %d of %s", tick, origin)
 	}
 	known := uint64(0)
-	if o := n.origins[origin]; o != nil {
+	if o := n.knownOrigin(origin); o != nil {
 		known = o.highest
 	}
 	known = max(known, h.Highest[origin])

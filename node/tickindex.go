@@ -35,8 +35,8 @@ func (x *tickIndex) get(t uint64) *entry {
 	return p.ents[p.rank(uint(t%64))]
 }
 
-// set makes e (not nil) the first entry of tick t.
-func (x *tickIndex) set(t uint64, e *entry) {
+// set makes e (not nil) the first entry of tick t, and returns the one it replaced (nil: none).
+func (x *tickIndex) set(t uint64, e *entry) (prev *entry) {
 	if x.pages == nil {
 		x.pages = make(map[uint64]*tickPage)
 	}
@@ -53,21 +53,37 @@ func (x *tickIndex) set(t uint64, e *entry) {
 	}
 	i := p.rank(b)
 	if p.bits&(1<<b) != 0 {
-		p.ents[i] = e
-		return
+		prev, p.ents[i] = p.ents[i], e
+		return prev
 	}
 	p.bits |= 1 << b
 	p.ents = slices.Insert(p.ents, i, e)
 	x.n++
+	return nil
 }
 
-// del drops tick t, if it is held.
-func (x *tickIndex) del(t uint64) {
+// replace makes e the first entry of tick t (nil: drops t) if old is, and returns the first
+// entry before (nil: none): one page lookup where get and then set or del take two.
+func (x *tickIndex) replace(t uint64, old, e *entry) (first *entry) {
 	p := x.pages[t/64]
 	b := uint(t % 64)
 	if p == nil || p.bits&(1<<b) == 0 {
-		return
+		return nil
 	}
+	i := p.rank(b)
+	if first = p.ents[i]; first != old {
+		return first
+	}
+	if e != nil {
+		p.ents[i] = e
+	} else {
+		x.delAt(t, p, b)
+	}
+	return first
+}
+
+// delAt drops tick t, held at bit b of its page p.
+func (x *tickIndex) delAt(t uint64, p *tickPage, b uint) {
 	p.ents = slices.Delete(p.ents, p.rank(b), p.rank(b)+1)
 	p.bits &^= 1 << b
 	x.n--

@@ -25,11 +25,30 @@ func TestTickIndexMatchesMap(t *testing.T) {
 				tick := tc.base + rng.Uint64N(tc.span)
 				if (step/2000)%2 == 0 && rng.IntN(4) > 0 || (step/2000)%2 == 1 && rng.IntN(4) == 0 {
 					e := &es[rng.IntN(len(es))]
-					x.set(tick, e)
+					if prev := x.set(tick, e); prev != ref[tick] {
+						t.Fatalf("step %d: set %d replaced %p, want %p", step, tick, prev, ref[tick])
+					}
 					ref[tick] = e
 				} else {
-					x.del(tick)
-					delete(ref, tick)
+					// replace: of the entry held (or of another, which must change nothing),
+					// by another entry or by none (a deletion).
+					old, e := ref[tick], (*entry)(nil)
+					if rng.IntN(4) == 0 {
+						old = &es[rng.IntN(len(es))]
+					}
+					if rng.IntN(3) == 0 {
+						e = &es[rng.IntN(len(es))]
+					}
+					if first := x.replace(tick, old, e); first != ref[tick] {
+						t.Fatalf("step %d: replace %d found %p, want %p", step, tick, first, ref[tick])
+					}
+					switch {
+					case ref[tick] != old || old == nil:
+					case e == nil:
+						delete(ref, tick)
+					default:
+						ref[tick] = e
+					}
 				}
 				if x.len() != len(ref) || x.get(tick) != ref[tick] {
 					t.Fatalf("step %d: len %d want %d; get %d = %p want %p", step, x.len(), len(ref), tick, x.get(tick), ref[tick])
@@ -71,6 +90,9 @@ func TestTickIndexMatchesMap(t *testing.T) {
 		})
 	}
 }
+
+// del drops tick t, if it is held.
+func (x *tickIndex) del(t uint64) { x.replace(t, x.get(t), nil) }
 
 // all yields every tick held and its first entry, in no particular order.
 func (x *tickIndex) all() iter.Seq2[uint64, *entry] {

@@ -304,8 +304,23 @@ func descends(prev Chain, l Link) bool {
 
 // extend returns the chain of the version written by (origin, tick) over a version whose full
 // chain is head+prev: the new head first, the origin's older link dropped, at most max links.
-func extend(head Link, prev Chain, max int) Chain {
-	c := make(Chain, 0, min(len(prev)+1, max))
+func extend(head Link, prev Chain, max int) Chain { return extendInto(nil, head, prev, max) }
+
+// extendInto is extend in dst's backing if it has room for the result.
+func extendInto(dst Chain, head Link, prev Chain, max int) Chain {
+	n := 0
+	if head.Origin != "" {
+		n++
+	}
+	for _, l := range prev {
+		if l.Origin != head.Origin {
+			n++
+		}
+	}
+	c := dst[:0]
+	if n = min(n, max); c == nil || cap(c) < n {
+		c = make(Chain, 0, n)
+	}
 	if head.Origin != "" {
 		c = append(c, head)
 	}

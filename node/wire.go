@@ -164,7 +164,89 @@ func AppendElement(b []byte, e Element) []byte {
 const PathExtType = 3
 
 // AppendPath appends p as msgpack ext type 3 whose payload is the concatenated element encodings.
-func AppendPath(b []byte, p Path) []byte { return appendPathVia(b, nil, p) }
+// The payload's length is counted first, so that it is encoded in place, not in a scratch slice.
+func AppendPath(b []byte, p Path) []byte {
+	n := 0
+	for _, e := range p {
+		n += elementLen(e)
+	}
+	b = AppendExtHeader(b, PathExtType, n)
+	for _, e := range p {
+		b = AppendElement(b, e)
+	}
+	return b
+}
+
+// elementLen is the length of AppendElement's encoding of e.
+func elementLen(e Element) int {
+	switch e.kind {
+	case KindBool:
+		return 1
+	case KindInt:
+		switch {
+		case e.huge:
+			return extHeaderLen(len(e.str)) + len(e.str)
+		case e.big:
+			return 9
+		}
+		return intLen(e.IntVal())
+	case KindFloat:
+		return 9
+	case KindString:
+		return strHeaderLen(len(e.str)) + len(e.str)
+	case KindBytes:
+		return binHeaderLen(len(e.str)) + len(e.str)
+	}
+	return 1
+}
+
+func intLen(v int64) int {
+	switch {
+	case v >= -32 && v < 128:
+		return 1
+	case v >= math.MinInt8 && v <= math.MaxUint8:
+		return 2
+	case v >= math.MinInt16 && v <= math.MaxUint16:
+		return 3
+	case v >= math.MinInt32 && v <= math.MaxUint32:
+		return 5
+	}
+	return 9
+}
+
+func strHeaderLen(n int) int {
+	switch {
+	case n < 32:
+		return 1
+	case n <= math.MaxUint8:
+		return 2
+	case n <= math.MaxUint16:
+		return 3
+	}
+	return 5
+}
+
+func binHeaderLen(n int) int {
+	switch {
+	case n <= math.MaxUint8:
+		return 2
+	case n <= math.MaxUint16:
+		return 3
+	}
+	return 5
+}
+
+func extHeaderLen(n int) int {
+	switch {
+	case n == 1 || n == 2 || n == 4 || n == 8 || n == 16:
+		return 2
+	case n <= math.MaxUint8:
+		return 3
+	case n <= math.MaxUint16:
+		return 4
+	}
+	return 6
+}
 
 // appendPathVia is AppendPath encoding the payload into scratch's backing first (the header
 // before it depends on its length), so that a caller with a stack buffer allocates nothing.

@@ -420,6 +420,14 @@ const MaxPathLen = 1024
 // Path reads a path in either wire form: ext type 3 (DistKV's codec) or an array of scalars.
 func (r *Reader) Path() (Path, error) { return r.pathInto(nil) }
 
+// PathLike is Path, with element i sharing its string with like[i] when they are equal (a
+// reader of many similar paths passes the last one), where Path shares with the last path
+// this reader read.
+func (r *Reader) PathLike(like Path) (Path, error) {
+	r.last = like
+	return r.pathInto(nil)
+}
+
 // pathInto reads a path into dst's backing (its length is ignored; nil: a new slice). Element
 // i shares its string with element i of the last path read when they are equal.
 func (r *Reader) pathInto(dst Path) (Path, error) {

@@ -52,8 +52,9 @@ type conn struct {
 	// inflight counts the messages given to out and not yet written; sendNow writes
 	// directly only at 0, so that it never overtakes a queued message.
 	inflight atomic.Int64
-	msg      clientproto.Msg // the reader goroutine's reply buffer (replyMsg)
-	chs      [1]node.Change  // the reader goroutine's room for a single write's change
+	msg      clientproto.Msg     // the reader goroutine's reply buffer (replyMsg)
+	chs      [1]node.Change      // the reader goroutine's room for a single write's change
+	req      clientproto.Request // the reader goroutine's parsed request, reused (parse)
 }
 
 type ack struct {
@@ -333,11 +334,7 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		parse := clientproto.ParseOwnedRequest // b is new per message (ReadMessage)
-		if inBuf {
-			parse = clientproto.ParseRequest // copies what it keeps out of br's buffer
-		}
-		req, err := parse(b)
+		req, err := c.parse(b, !inBuf) // b is new per message unless inBuf (ReadMessage)
 		var seq uint64
 		var framed bool
 		if err != nil {
@@ -351,7 +348,27 @@ func (c *conn) serve() {
 			continue
 		}
 		c.dispatch(req)
+		if req == &c.req {
+			c.req = clientproto.Request{Path: req.Path} // a big value is not kept while idle
+		}
 	}
+}
+
+// parse decodes a request into the reader's reused one (owned: b is never changed again).
+// Only the actions answered inline, which keep nothing of the request, use it as it is; the
+// others may hand it to a goroutine of their own, so they get a copy, and the next parse
+// shares no path with it.
+func (c *conn) parse(b []byte, owned bool) (*clientproto.Request, error) {
+	if err := clientproto.ParseRequestInto(&c.req, b, owned); err != nil {
+		return nil, err
+	}
+	switch c.req.Action {
+	case clientproto.ActSetValue, clientproto.ActDeleteValue, clientproto.ActMulti, clientproto.ActGetValue:
+		return &c.req, nil
+	}
+	q := new(clientproto.Request)
+	*q, c.req = c.req, clientproto.Request{}
+	return q, nil
 }
 
 // nextMessage returns the next client message. When it is all in br's buffer, as a request

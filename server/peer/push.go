@@ -24,13 +24,13 @@ type Batch struct {
 	body []byte
 }
 
-// NewBatch encodes updates for Push.
-func NewBatch(us []*node.Update) *Batch {
+// NewBatch encodes updates for Push. A Batch is passed by value: only its body is allocated.
+func NewBatch(us []*node.Update) Batch {
 	size := 0
 	for _, u := range us {
 		size += u.Size() // about the wire size: at most one more allocation
 	}
-	b := &Batch{n: len(us), body: make([]byte, 0, size)}
+	b := Batch{n: len(us), body: make([]byte, 0, size)}
 	for _, u := range us {
 		b.body = u.AppendMsgpack(b.body)
 	}
@@ -43,7 +43,8 @@ func NewBatch(us []*node.Update) *Batch {
 type stream struct {
 	p    *Plane
 	info Info
-	q    chan *Batch
+	q    chan Batch
+	more []Batch // collect's scratch, emptied after each frame
 	// ctx ends when the stream is dropped or the plane closes: it cuts short a dial and
 	// closes the connection, so a push to an unreachable peer never holds up a shutdown.
 	ctx    context.Context
@@ -52,7 +53,7 @@ type stream struct {
 
 // Push queues a batch for a peer's push stream, starting the stream (or restarting it, if the
 // peer's address changed) as needed. It never blocks. The batch is shared: it is never changed.
-func (p *Plane) Push(to Info, b *Batch) {
+func (p *Plane) Push(to Info, b Batch) {
 	if s := p.stream(to); s != nil {
 		select {
 		case s.q <- b:
@@ -84,7 +85,7 @@ func (p *Plane) stream(to Info) *stream {
 	if s != nil {
 		s.cancel()
 	}
-	s = &stream{p: p, info: to, q: make(chan *Batch, pushQueue)}
+	s = &stream{p: p, info: to, q: make(chan Batch, pushQueue)}
 	s.ctx, s.cancel = context.WithCancel(p.ctx)
 	p.streams[to.Name] = s
 	p.wg.Add(1)
@@ -114,7 +115,7 @@ func (s *stream) run() {
 	defer idle.Stop()
 	log := s.p.cfg.Logger
 	for {
-		var batch *Batch
+		var batch Batch
 		select {
 		case batch = <-s.q:
 		case <-idle.C:
@@ -155,9 +156,9 @@ func (s *stream) run() {
 
 // collect appends a Push body to buf: batch and whatever else is queued, up to the frame
 // budget.
-func (s *stream) collect(buf []byte, batch *Batch) []byte {
+func (s *stream) collect(buf []byte, batch Batch) []byte {
 	n, size := batch.n, len(batch.body)
-	more := []*Batch{batch}
+	more := append(s.more[:0], batch)
 	for size < pushBatchBytes {
 		select {
 		case b := <-s.q:
@@ -173,5 +174,7 @@ func (s *stream) collect(buf []byte, batch *Batch) []byte {
 	for _, b := range more {
 		buf = append(buf, b.body...)
 	}
+	clear(more) // the bodies are in buf: the scratch must not keep them alive
+	s.more = more[:0]
 	return buf
 }

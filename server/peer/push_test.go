@@ -26,7 +26,7 @@ func pushUpdates(from, n int) []*node.Update {
 // order, and a batch shared by several streams is left as it was.
 func TestCollectBatches(t *testing.T) {
 	a, b, c := pushUpdates(1, 1), pushUpdates(2, 3), pushUpdates(5, 2)
-	s := &stream{q: make(chan *Batch, 4)}
+	s := &stream{q: make(chan Batch, 4)}
 	bb := NewBatch(b)
 	before := bytes.Clone(bb.body)
 	s.q <- bb
@@ -48,7 +48,7 @@ func TestCollectBatches(t *testing.T) {
 func TestCollectBudget(t *testing.T) {
 	big := pushUpdates(1, 1)
 	big[0].Ops[0].Value = node.AppendString(nil, string(make([]byte, pushBatchBytes)))
-	s := &stream{q: make(chan *Batch, 4)}
+	s := &stream{q: make(chan Batch, 4)}
 	s.q <- NewBatch(pushUpdates(2, 1))
 	got := s.collect(nil, NewBatch(big))
 	if us, err := wire.DecodeUpdates(got); err != nil || len(us) != 1 {
@@ -64,7 +64,7 @@ func TestCollectBudget(t *testing.T) {
 func BenchmarkPushEncode(b *testing.B) {
 	us := pushUpdates(1, 1)
 	us[0].Ops[0].Value = node.AppendString(nil, string(make([]byte, 253)))
-	streams := []*stream{{q: make(chan *Batch, 1)}, {q: make(chan *Batch, 1)}}
+	streams := []*stream{{q: make(chan Batch, 1)}, {q: make(chan Batch, 1)}}
 	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {
@@ -74,4 +74,20 @@ func BenchmarkPushEncode(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(buf)), "body-bytes")
+}
+
+// TestCollectScratch: the frame's list of batches is reused from frame to frame, and emptied,
+// so that it does not keep the bodies of sent batches alive.
+func TestCollectScratch(t *testing.T) {
+	s := &stream{q: make(chan Batch, 4)}
+	s.q <- NewBatch(pushUpdates(2, 1))
+	s.collect(nil, NewBatch(pushUpdates(1, 3)))
+	if len(s.more) != 0 || cap(s.more) < 2 {
+		t.Fatalf("scratch len %d cap %d after a frame of 2 batches", len(s.more), cap(s.more))
+	}
+	for i, b := range s.more[:2] {
+		if b.body != nil || b.n != 0 {
+			t.Errorf("scratch slot %d still holds a batch of %d updates", i, b.n)
+		}
+	}
 }
