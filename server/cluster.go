@@ -11,6 +11,7 @@ import (
 
 	"github.com/distkv/distkv/clientproto"
 	"github.com/distkv/distkv/gossip"
+	"github.com/distkv/distkv/gossip/wire"
 	"github.com/distkv/distkv/housekeeper"
 	"github.com/distkv/distkv/node"
 	"github.com/distkv/distkv/server/peer"
@@ -40,6 +41,9 @@ type cluster struct {
 	// What catch-up heard, for the wait (alone.go): a vector of a sure member, one of a
 	// waiting member; and whether DIR/members named other members at start.
 	heardSure, heardWaiting, rememberedAtStart bool
+	// repairing: the repair worker runs; repairNext is the newest list it has yet to do.
+	repairing  bool
+	repairNext []wire.Repair
 
 	// peak is the largest membership seen (failed members count, members that left do not):
 	// only a strict majority of it may purge tombstones, so that of two sides that forgot each

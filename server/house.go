@@ -186,25 +186,50 @@ func (c *cluster) tell(member string, t byte, body []byte) {
 	}
 }
 
-// repair pulls what the housekeeper said this node misses.
+// repair pulls what the housekeeper said this node misses. One worker does it: a housekeeper
+// repeats its repairs every round, and a repair of big values can take longer than a round,
+// so while the worker runs only the newest list waits for it (older ones are superseded).
 func (c *cluster) repair(rs []wire.Repair) {
+	c.mu.Lock()
+	c.repairNext = rs
+	start := !c.repairing
+	c.repairing = true
+	c.mu.Unlock()
+	if !start {
+		return
+	}
 	// Called from a round (in c.wg) or a peer connection (in the plane's wait group, which
 	// shutdown waits for before c.wg): never after c.wg.Wait began.
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		for _, r := range rs {
-			p, ok := c.peerByName(r.From)
-			if !ok {
-				continue
+		for {
+			c.mu.Lock()
+			rs := c.repairNext
+			c.repairNext = nil
+			if len(rs) == 0 || c.ctx.Err() != nil {
+				c.repairing = false
+				c.mu.Unlock()
+				return
 			}
-			ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
-			if err := c.puller.PullAll(ctx, p, r.Origin, r.Ticks); err != nil {
-				c.s.log.Debug("repair pull failed", "origin", r.Origin, "from", r.From, "err", err)
+			c.mu.Unlock()
+			for _, r := range rs {
+				c.repairOne(r)
 			}
-			cancel()
 		}
 	}()
+}
+
+func (c *cluster) repairOne(r wire.Repair) {
+	p, ok := c.peerByName(r.From)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	if err := c.puller.PullAll(ctx, p, r.Origin, r.Ticks); err != nil {
+		c.s.log.Debug("repair pull failed", "origin", r.Origin, "from", r.From, "err", err)
+	}
 }
 
 // purge applies a purge watermark, unless this node is behind it: then it must take a full

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -252,5 +253,85 @@ func TestPullerSourcesAndPullAll(t *testing.T) {
 	}
 	if !missing.Empty() || len(from) != 3 {
 		t.Fatalf("after PullAll: missing %s after %d pulls, want none after 3", missing, len(from))
+	}
+}
+
+// TestPullAllOneAtATime: pulls of one origin wait for each other and the later ones ask only
+// for what the earlier ones did not bring; pulls of another origin run alongside.
+func TestPullAllOneAtATime(t *testing.T) {
+	var mu sync.Mutex
+	missing := map[string]node.RangeSet{
+		"a~1": node.NewRangeSet(node.Range{Start: 1, End: 9}),
+		"b~1": node.NewRangeSet(node.Range{Start: 1, End: 3}),
+	}
+	inFlight := map[string]int{}
+	var asked []string
+	gate := make(chan struct{})
+	pl := &Puller{
+		Missing: func(o string) node.RangeSet {
+			mu.Lock()
+			defer mu.Unlock()
+			return missing[o].Clone()
+		},
+		Pull: func(ctx context.Context, _ Info, o string, ticks node.RangeSet) error {
+			mu.Lock()
+			inFlight[o]++
+			if inFlight[o] > 1 {
+				t.Errorf("%d pulls of %s at once", inFlight[o], o)
+			}
+			asked = append(asked, o+":"+ticks.String())
+			mu.Unlock()
+			if o == "a~1" {
+				select {
+				case <-gate:
+				case <-ctx.Done():
+					mu.Lock()
+					inFlight[o]--
+					mu.Unlock()
+					return ctx.Err()
+				}
+			}
+			mu.Lock()
+			missing[o] = missing[o].Minus(ticks)
+			inFlight[o]--
+			mu.Unlock()
+			return nil
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	all := node.NewRangeSet(node.Range{Start: 1, End: 9})
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := pl.PullAll(context.Background(), Info{Name: "x"}, "a~1", all.Clone()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// Another origin is not held up by the first one's pull.
+	if err := pl.PullAll(context.Background(), Info{Name: "x"}, "b~1", node.NewRangeSet(node.Range{Start: 1, End: 3})); err != nil {
+		t.Fatal(err)
+	}
+	// A caller whose context ends while it waits gives up.
+	for {
+		mu.Lock()
+		n := inFlight["a~1"]
+		mu.Unlock()
+		if n >= 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := pl.PullAll(ctx, Info{Name: "x"}, "a~1", all.Clone()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a pull waiting past its context: err = %v, want DeadlineExceeded", err)
+	}
+	close(gate) // (without the one-at-a-time rule, the other PullAlls are blocked in Pull here)
+	wg.Wait()
+	if want := []string{"b~1:1-2", "a~1:1-8"}; !slices.Equal(asked, want) && !slices.Equal(asked, []string{"a~1:1-8", "b~1:1-2"}) {
+		t.Errorf("pulls asked %v, want %v (in either order)", asked, want)
 	}
 }

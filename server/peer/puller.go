@@ -14,6 +14,11 @@ import (
 // tick t+2 often arrives a moment before t+1. Milliseconds, not a housekeeping round.
 const GapDelay = 20 * time.Millisecond
 
+// PullTimeout bounds one pull request and its reply. A large gap takes several (replies are
+// capped in bytes), each with its own bound: a slow link moving many big values makes
+// progress instead of timing out a whole catch-up.
+const PullTimeout = 10 * time.Second
+
 // Puller fetches missing ticks soon after they are noticed: from the origin's own node if it
 // is up, else from the peer that last pushed to us, else from any ready peer, trying the next
 // one on each retry, with a growing pause (at most 2 s) while the gap stays.
@@ -30,11 +35,43 @@ type Puller struct {
 	tries    map[string]int       // origin -> attempts so far, to rotate sources
 	lastHint string
 	wake     chan struct{}
+	// flight holds, for each origin being pulled, a channel closed when that pull ends. One
+	// pull of an origin at a time: gap pulls, housekeeper repairs and catch-up all ask for
+	// the same ticks, and transfers of the same big values in parallel only slow each other
+	// until all of them time out.
+	flight map[string]chan struct{}
 }
 
 func (p *Puller) init() {
 	if p.due == nil {
 		p.due, p.tries, p.wake = map[string]time.Time{}, map[string]int{}, make(chan struct{}, 1)
+		p.flight = map[string]chan struct{}{}
+	}
+}
+
+// acquire waits until no other pull of origin runs and claims it; release gives it back.
+func (p *Puller) acquire(ctx context.Context, origin string) (release func(), err error) {
+	for {
+		p.mu.Lock()
+		p.init()
+		busy, ok := p.flight[origin]
+		if !ok {
+			done := make(chan struct{})
+			p.flight[origin] = done
+			p.mu.Unlock()
+			return func() {
+				p.mu.Lock()
+				delete(p.flight, origin)
+				p.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -103,11 +140,9 @@ func (p *Puller) once(ctx context.Context) {
 			continue
 		}
 		if src, ok := p.source(o, hint); ok {
-			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := p.PullAll(pctx, src, o, miss); err != nil {
+			if err := p.PullAll(ctx, src, o, miss); err != nil {
 				p.Logger.Debug("pull failed", "origin", o, "from", src.Name, "err", err)
 			}
-			cancel()
 		}
 		p.mu.Lock()
 		p.tries[o]++
@@ -118,10 +153,21 @@ func (p *Puller) once(ctx context.Context) {
 }
 
 // PullAll pulls ticks of an origin from one peer until none of them is missing or a reply
-// brings no progress: replies are capped in bytes, so a large gap takes several.
+// brings no progress: replies are capped in bytes, so a large gap takes several, each within
+// PullTimeout. It first waits for any other pull of the origin to end, and then asks only
+// for what that one did not bring.
 func (p *Puller) PullAll(ctx context.Context, from Info, origin string, ticks node.RangeSet) error {
+	release, err := p.acquire(ctx, origin)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ticks = ticks.Intersect(p.Missing(origin))
 	for !ticks.Empty() {
-		if err := p.Pull(ctx, from, origin, ticks); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, PullTimeout)
+		err := p.Pull(rctx, from, origin, ticks)
+		cancel()
+		if err != nil {
 			return err
 		}
 		left := ticks.Intersect(p.Missing(origin))
