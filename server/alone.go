@@ -38,21 +38,23 @@ var errAlone = fmt.Errorf("%w: waiting to hear from the network: its members may
 func (c *cluster) heard(v wire.Vector) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if v.Ready && !v.Waiting {
-		c.heardSure = true
-	}
+	c.heardSure = c.heardSure || sure(v)
 	c.heardWaiting = c.heardWaiting || v.Waiting
 }
+
+// sure reports whether the member that answered v is sure of the network's clock: ready and
+// not waiting.
+func sure(v wire.Vector) bool { return v.Ready && !v.Waiting }
 
 // decideWait is called once catch-up is done, before the node advertises itself ready.
 func (c *cluster) decideWait() {
 	s := c.s
 	c.mu.Lock()
-	sure, waiting := c.heardSure, c.heardWaiting
+	heardSure, waiting := c.heardSure, c.heardWaiting
 	c.mu.Unlock()
 	crashed := s.store != nil && !s.stoppedClean // the others held the watermark for it
 	switch {
-	case sure || crashed:
+	case heardSure || crashed:
 		return
 	case s.store != nil && c.rememberedAtStart:
 		s.log.Warn("restarted after a graceful stop without hearing from a member sure of the network's clock: refusing writes until one answers")
@@ -94,8 +96,7 @@ func (c *cluster) endAlone() {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
-	var group []wire.Vector
-	var groupPeers []peerInfo
+	var group []waitingPeer
 	undecided := false
 	for _, p := range c.others(false) {
 		v, err := c.vector(ctx, p)
@@ -105,12 +106,12 @@ func (c *cluster) endAlone() {
 			continue
 		}
 		switch {
-		case v.Ready && !v.Waiting:
+		case sure(v):
 			c.learnVector(ctx, p, v)
 			c.stopWaiting("heard from the network: taking writes", "member", p.Name)
 			return
 		case v.Waiting:
-			group, groupPeers = append(group, v), append(groupPeers, p)
+			group = append(group, waitingPeer{p, v})
 		default:
 			undecided = true // still starting: it may yet be sure
 		}
@@ -118,26 +119,32 @@ func (c *cluster) endAlone() {
 	if undecided || !c.wholeNetwork(group) {
 		return
 	}
-	for i, v := range group {
-		c.learnVector(ctx, groupPeers[i], v)
+	for _, w := range group {
+		c.learnVector(ctx, w.peer, w.v)
 	}
 	c.stopWaiting("every member remembered is back and waiting: taking writes together", "members", len(group)+1)
 }
 
-// wholeNetwork reports whether this node and the waiting members whose vectors are group
-// include every member that any of them remembers.
-func (c *cluster) wholeNetwork(group []wire.Vector) bool {
+// waitingPeer is a waiting member and the vector it answered.
+type waitingPeer struct {
+	peer peerInfo
+	v    wire.Vector
+}
+
+// wholeNetwork reports whether this node and the waiting members of group include every
+// member that any of them remembers.
+func (c *cluster) wholeNetwork(group []waitingPeer) bool {
 	in := map[string]bool{c.s.cfg.Name: true}
-	for _, v := range group {
-		in[v.Name] = true
+	for _, w := range group {
+		in[w.v.Name] = true
 	}
 	for _, name := range c.remembered() {
 		if !in[name] {
 			return false
 		}
 	}
-	for _, v := range group {
-		for _, name := range v.Remembers {
+	for _, w := range group {
+		for _, name := range w.v.Remembers {
 			if !in[name] {
 				return false
 			}
