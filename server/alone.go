@@ -28,6 +28,13 @@ import (
 //     clock among them before it writes;
 //   - or it remembers no other member (ForgetAfter passed: it is the network).
 //
+// A crash while the node waited leaves its clock as stale as it was: the marker DIR/waiting,
+// on disk from the start of a run after a graceful stop (or from the wait's start) until the
+// wait ends, makes such a node wait again by the same rules. And the clock the wait ends on
+// is kept in DIR/tock before the node takes writes, as the floor of every later start: a crash
+// before its next writes are durable would otherwise bring the stale clock back, with no
+// marker left to say so (waitfiles.go).
+//
 // A RAM-only node cannot tell how it stopped: alone, it starts writing at once
 // (docs/housekeeping.md, "Restarting alone").
 
@@ -46,24 +53,51 @@ func (c *cluster) heard(v wire.Vector) {
 // not waiting.
 func sure(v wire.Vector) bool { return v.Ready && !v.Waiting }
 
-// decideWait is called once catch-up is done, before the node advertises itself ready.
-func (c *cluster) decideWait() {
+// decideWait is called once catch-up is done, before the node advertises itself ready. A
+// node with a data directory that waits has DIR/waiting on disk first, and one that does not
+// records the clock it learned before it takes writes (recordWait).
+func (c *cluster) decideWait() error {
 	s := c.s
 	c.mu.Lock()
 	heardSure, waiting := c.heardSure, c.heardWaiting
 	c.mu.Unlock()
-	crashed := s.store != nil && !s.stoppedClean // the others held the watermark for it
+	// The others held the watermark for a member that crashed, unless it crashed while it
+	// waited (DIR/waiting): then its clock is the one it waited on.
+	crashed := s.store != nil && !s.stoppedClean && !s.store.marked.Load()
 	switch {
 	case heardSure || crashed:
-		return
 	case s.store != nil && c.rememberedAtStart:
-		s.log.Warn("restarted after a graceful stop without hearing from a member sure of the network's clock: refusing writes until one answers")
+		s.log.Warn("restarted after a graceful stop, or a crash while waiting, without hearing from a member sure of the network's clock: refusing writes until one answers")
+		return c.startWaiting()
 	case waiting:
 		s.log.Warn("caught up only from members that are waiting themselves: refusing writes with them")
-	default:
-		return // a new network, or a RAM-only node alone
+		return c.startWaiting()
+	}
+	// Taking writes: a new network, a RAM-only node alone, or a clock that is good.
+	if s.store != nil && (heardSure || s.store.marked.Load()) {
+		return c.recordWait()
+	}
+	return nil
+}
+
+// startWaiting begins the wait, durably first.
+func (c *cluster) startWaiting() error {
+	if st := c.s.store; st != nil {
+		if err := st.markWait(c.s.tock()); err != nil {
+			return err
+		}
 	}
 	c.alone.Store(true)
+	return nil
+}
+
+// recordWait makes the end of a wait durable (store.endWait) with the clock the node learned;
+// a RAM-only node has nothing to record.
+func (c *cluster) recordWait() error {
+	if c.s.store == nil {
+		return nil
+	}
+	return c.s.store.endWait(c.s.tock())
 }
 
 func (c *cluster) isReady() bool {
@@ -153,8 +187,14 @@ func (c *cluster) wholeNetwork(group []waitingPeer) bool {
 	return true
 }
 
-// stopWaiting takes writes again and advertises that the wait is over.
+// stopWaiting takes writes again, once the end of the wait is durable (recordWait), and
+// advertises that the wait is over. If it cannot be recorded, the wait goes on and the next
+// round tries again.
 func (c *cluster) stopWaiting(msg string, args ...any) {
+	if err := c.recordWait(); err != nil {
+		c.s.log.Error("cannot record the end of the wait: still refusing writes", "err", err)
+		return
+	}
 	c.alone.Store(false)
 	c.s.log.Warn(msg, args...)
 	if err := c.g.SetTags(c.tags("1")); err != nil {
