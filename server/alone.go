@@ -28,6 +28,13 @@ import (
 //     clock among them before it writes;
 //   - or it remembers no other member (ForgetAfter passed: it is the network).
 //
+// A crash while the node waited leaves its clock as stale as it was: the marker DIR/waiting,
+// on disk from the start of a run after a graceful stop (or from the wait's start) until the
+// wait ends, makes such a node wait again by the same rules. And the clock the wait ends on
+// is kept in DIR/tock before the node takes writes, as the floor of every later start: a crash
+// before its next writes are durable would otherwise bring the stale clock back, with no
+// marker left to say so (waitfiles.go).
+//
 // A RAM-only node cannot tell how it stopped: alone, it starts writing at once
 // (docs/housekeeping.md, "Restarting alone").
 
@@ -38,30 +45,59 @@ var errAlone = fmt.Errorf("%w: waiting to hear from the network: its members may
 func (c *cluster) heard(v wire.Vector) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if v.Ready && !v.Waiting {
-		c.heardSure = true
-	}
+	c.heardSure = c.heardSure || sure(v)
 	c.heardWaiting = c.heardWaiting || v.Waiting
 }
 
-// decideWait is called once catch-up is done, before the node advertises itself ready.
-func (c *cluster) decideWait() {
+// sure reports whether the member that answered v is sure of the network's clock: ready and
+// not waiting.
+func sure(v wire.Vector) bool { return v.Ready && !v.Waiting }
+
+// decideWait is called once catch-up is done, before the node advertises itself ready. A
+// node with a data directory that waits has DIR/waiting on disk first, and one that does not
+// records the clock it learned before it takes writes (recordWait).
+func (c *cluster) decideWait() error {
 	s := c.s
 	c.mu.Lock()
-	sure, waiting := c.heardSure, c.heardWaiting
+	heardSure, waiting := c.heardSure, c.heardWaiting
 	c.mu.Unlock()
-	crashed := s.store != nil && !s.stoppedClean // the others held the watermark for it
+	// The others held the watermark for a member that crashed, unless it crashed while it
+	// waited (DIR/waiting): then its clock is the one it waited on.
+	crashed := s.store != nil && !s.stoppedClean && !s.store.marked.Load()
 	switch {
-	case sure || crashed:
-		return
+	case heardSure || crashed:
 	case s.store != nil && c.rememberedAtStart:
-		s.log.Warn("restarted after a graceful stop without hearing from a member sure of the network's clock: refusing writes until one answers")
+		s.log.Warn("restarted after a graceful stop, or a crash while waiting, without hearing from a member sure of the network's clock: refusing writes until one answers")
+		return c.startWaiting()
 	case waiting:
 		s.log.Warn("caught up only from members that are waiting themselves: refusing writes with them")
-	default:
-		return // a new network, or a RAM-only node alone
+		return c.startWaiting()
+	}
+	// Taking writes: a new network, a RAM-only node alone, or a clock that is good.
+	if s.store != nil && (heardSure || s.store.marked.Load()) {
+		return c.recordWait()
+	}
+	return nil
+}
+
+// startWaiting begins the wait, durably first.
+func (c *cluster) startWaiting() error {
+	if st := c.s.store; st != nil {
+		if err := st.markWait(c.s.tock()); err != nil {
+			return err
+		}
 	}
 	c.alone.Store(true)
+	return nil
+}
+
+// recordWait makes the end of a wait durable (store.endWait) with the clock the node learned;
+// a RAM-only node has nothing to record.
+func (c *cluster) recordWait() error {
+	if c.s.store == nil {
+		return nil
+	}
+	return c.s.store.endWait(c.s.tock())
 }
 
 func (c *cluster) isReady() bool {
@@ -94,8 +130,7 @@ func (c *cluster) endAlone() {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
-	var group []wire.Vector
-	var groupPeers []peerInfo
+	var group []waitingPeer
 	undecided := false
 	for _, p := range c.others(false) {
 		v, err := c.vector(ctx, p)
@@ -105,12 +140,12 @@ func (c *cluster) endAlone() {
 			continue
 		}
 		switch {
-		case v.Ready && !v.Waiting:
+		case sure(v):
 			c.learnVector(ctx, p, v)
 			c.stopWaiting("heard from the network: taking writes", "member", p.Name)
 			return
 		case v.Waiting:
-			group, groupPeers = append(group, v), append(groupPeers, p)
+			group = append(group, waitingPeer{p, v})
 		default:
 			undecided = true // still starting: it may yet be sure
 		}
@@ -118,26 +153,32 @@ func (c *cluster) endAlone() {
 	if undecided || !c.wholeNetwork(group) {
 		return
 	}
-	for i, v := range group {
-		c.learnVector(ctx, groupPeers[i], v)
+	for _, w := range group {
+		c.learnVector(ctx, w.peer, w.v)
 	}
 	c.stopWaiting("every member remembered is back and waiting: taking writes together", "members", len(group)+1)
 }
 
-// wholeNetwork reports whether this node and the waiting members whose vectors are group
-// include every member that any of them remembers.
-func (c *cluster) wholeNetwork(group []wire.Vector) bool {
+// waitingPeer is a waiting member and the vector it answered.
+type waitingPeer struct {
+	peer peerInfo
+	v    wire.Vector
+}
+
+// wholeNetwork reports whether this node and the waiting members of group include every
+// member that any of them remembers.
+func (c *cluster) wholeNetwork(group []waitingPeer) bool {
 	in := map[string]bool{c.s.cfg.Name: true}
-	for _, v := range group {
-		in[v.Name] = true
+	for _, w := range group {
+		in[w.v.Name] = true
 	}
 	for _, name := range c.remembered() {
 		if !in[name] {
 			return false
 		}
 	}
-	for _, v := range group {
-		for _, name := range v.Remembers {
+	for _, w := range group {
+		for _, name := range w.v.Remembers {
 			if !in[name] {
 				return false
 			}
@@ -146,8 +187,14 @@ func (c *cluster) wholeNetwork(group []wire.Vector) bool {
 	return true
 }
 
-// stopWaiting takes writes again and advertises that the wait is over.
+// stopWaiting takes writes again, once the end of the wait is durable (recordWait), and
+// advertises that the wait is over. If it cannot be recorded, the wait goes on and the next
+// round tries again.
 func (c *cluster) stopWaiting(msg string, args ...any) {
+	if err := c.recordWait(); err != nil {
+		c.s.log.Error("cannot record the end of the wait: still refusing writes", "err", err)
+		return
+	}
 	c.alone.Store(false)
 	c.s.log.Warn(msg, args...)
 	if err := c.g.SetTags(c.tags("1")); err != nil {

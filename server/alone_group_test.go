@@ -77,6 +77,27 @@ func writesAfter(t *testing.T, c *servertest.Cluster, i int, tock uint64) {
 	}
 }
 
+// leaveAndPurge has node i write p and every node take it; then it stops the nodes left
+// gracefully (they leave: the others purge without them) and cuts them off, so that they start
+// again alone, and node i writes past their clocks, deletes p and purges its tombstone. It
+// returns i's clock after the purge, at or above the delete's tock.
+func leaveAndPurge(t *testing.T, c *servertest.Cluster, i int, p node.Path, left ...int) uint64 {
+	t.Helper()
+	c.MustWrite(i, p, "before")
+	c.WaitConverged(10 * time.Second)
+	for _, j := range left {
+		c.Stop(j)
+	}
+	c.Partition(left)
+	for k := 0; k < 20; k++ {
+		c.MustWrite(i, node.StringPath("past", fmt.Sprint(k)), k) // i's clock runs ahead of theirs
+	}
+	deleteAndPurge(t, c, i, p)
+	var tock uint64
+	c.Node(i).Node(func(n *node.Node) { tock = n.Tock() })
+	return tock
+}
+
 // TestLeftNodesRestartedTogetherWait: B and C stop gracefully, A deletes a path and purges its
 // tombstone, and B and C start again together, cut off from A. Each is ready and answers the
 // other, but neither knows A's clock: neither may end its wait on the other's word, nor may
@@ -89,18 +110,7 @@ func TestLeftNodesRestartedTogetherWait(t *testing.T) {
 			first, second := order[0], order[1]
 			c := joinCluster(t, 3, 51+int64(first), map[int][]int{second: {first}})
 			p := node.StringPath("group", "p")
-			c.MustWrite(A, p, "before")
-			c.WaitConverged(10 * time.Second)
-
-			c.Stop(B)
-			c.Stop(C)
-			c.Partition([]int{B, C})
-			for k := 0; k < 20; k++ {
-				c.MustWrite(A, node.StringPath("group", "a", fmt.Sprint(k)), k)
-			}
-			deleteAndPurge(t, c, A, p)
-			var tock uint64
-			c.Node(A).Node(func(n *node.Node) { tock = n.Tock() })
+			tock := leaveAndPurge(t, c, A, p, B, C)
 
 			c.Restart(first) // alone
 			c.Restart(second)
@@ -164,16 +174,8 @@ func TestFreshNodeJoiningWaitingMembersWaits(t *testing.T) {
 	const A, B = 0, 1
 	c := joinCluster(t, 2, 57, map[int][]int{2: {B}})
 	p := node.StringPath("fresh", "p")
-	c.MustWrite(A, p, "before")
-	c.WaitConverged(10 * time.Second)
-	c.Stop(B)
+	tock := leaveAndPurge(t, c, A, p, B)
 	c.Net.Partition([]string{c.Member(B).Host, "10.0.0.3"}) // B and the node to come
-	for k := 0; k < 20; k++ {
-		c.MustWrite(A, node.StringPath("fresh", "a", fmt.Sprint(k)), k)
-	}
-	deleteAndPurge(t, c, A, p)
-	var tock uint64
-	c.Node(A).Node(func(n *node.Node) { tock = n.Tock() })
 
 	c.Restart(B)
 	D := c.AddNode() // joins B

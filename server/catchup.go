@@ -101,7 +101,7 @@ func (c *cluster) donor() (peerInfo, bool) {
 			if p.Name != name {
 				continue
 			}
-			if !p.Waiting {
+			if sure(wire.Vector{Ready: p.Ready, Waiting: p.Waiting}) { // as its tags say
 				return p, true
 			}
 			if waiting == nil {

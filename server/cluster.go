@@ -156,7 +156,9 @@ func (s *Server) startCluster(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	c.decideWait()
+	if err := c.decideWait(); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	c.ready = true
 	c.mu.Unlock()

@@ -25,6 +25,8 @@ import (
 //	DIR/LOCK       flock'd while a server runs, so two servers never share a directory
 //	DIR/origin     the current boot generation: the node's origin is NAME~GEN
 //	DIR/running    present while a server runs; left behind by a crash
+//	DIR/waiting    present while the node may not take writes on its clock (waitfiles.go)
+//	DIR/tock       the clock learned when the last wait ended: a start's floor (waitfiles.go)
 //	DIR/log/       event log segments (eventlog)
 //	DIR/snap/      snapshots (snapshot)
 const (
@@ -58,6 +60,12 @@ type store struct {
 	unlogged []*node.Update
 	// rec is the scratch buffer records are encoded into (the log copies them); under s.mu.
 	rec []byte
+	// The wait's files (waitfiles.go), as on disk: marked is DIR/waiting's presence (the node
+	// has not taken writes on its clock since the wait that left it began), floor DIR/tock's
+	// value; both change under waitMu.
+	waitMu sync.Mutex
+	marked atomic.Bool
+	floor  uint64
 }
 
 // maxScratch bounds the record buffer kept between appends.
@@ -167,6 +175,16 @@ func (st *store) restore() error {
 			return err
 		}
 		n.SetOrigin(OriginName(s.cfg.Name, newGen))
+	}
+	if err := st.loadWait(n); err != nil {
+		return err
+	}
+	if s.stoppedClean && s.cfg.GossipAddr != "" {
+		// The run may have to wait (alone.go): marked before it counts as running, so that a
+		// crash before it knows whether cannot restart it as one the others waited for.
+		if err := st.markWait(n.Tock()); err != nil {
+			return err
+		}
 	}
 	st.s.node = n
 	if err := writeFileSync(st.dir, runningFile, fmt.Sprintf("%d\n", os.Getpid())); err != nil {

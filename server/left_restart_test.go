@@ -24,17 +24,7 @@ func TestLeftNodeRestartedAloneKeepsDeletes(t *testing.T) {
 	_, c := dirCluster(t, 3, 41)
 	const A, C = 0, 2
 	p := node.StringPath("left", "p")
-	c.MustWrite(A, p, "before")
-	c.WaitConverged(10 * time.Second)
-
-	c.Stop(C)
-	c.Partition([]int{C})
-	for k := 0; k < 20; k++ {
-		c.MustWrite(A, node.StringPath("left", "a", fmt.Sprint(k)), k) // A's clock runs ahead of C's
-	}
-	deleteAndPurge(t, c, A, p)
-	var tock uint64 // at or above the delete's
-	c.Node(A).Node(func(n *node.Node) { tock = n.Tock() })
+	tock := leaveAndPurge(t, c, A, p, C)
 
 	c.Restart(C) // alone: the partition holds
 	if cw, err := c.Write(C, p, "from C, older"); err == nil {

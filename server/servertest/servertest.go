@@ -20,9 +20,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -92,6 +94,7 @@ type Member struct {
 
 	cancel  context.CancelFunc
 	done    chan error // Run's result
+	dataDir string     // the configuration's DataDir of the last start
 	stopped bool
 	client  *client.Client
 	clients []*client.Client
@@ -221,7 +224,7 @@ func (c *Cluster) start(m *Member, join []string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.mu.Lock()
-	m.S, m.cancel = s, cancel
+	m.S, m.cancel, m.dataDir = s, cancel, cfg.DataDir
 	c.mu.Unlock()
 	go func() { m.done <- s.Run(ctx) }()
 	deadline := time.Now().Add(c.opts.StartTimeout)
@@ -398,6 +401,66 @@ func (c *Cluster) Stop(i int) {
 	if err := stopMember(m, cls); err != nil {
 		c.t.Errorf("servertest: stopping %s: %v", m.Name, err)
 	}
+}
+
+// Kill stops node i as kill -9 would: its data directory is left as it was while the node
+// ran (no clean-close trailer, the running marker still there, what a wait left on disk), so
+// that its next start, by Restart, is the start after a crash. What the node had written is
+// kept, as after a killed process; a test that models a machine crash also takes away what
+// was not fsynced. Its shutdown still sends serf's leave: Partition it off first for the others
+// to find it failed, as after a real crash. Kill needs a data directory (Configure's DataDir).
+func (c *Cluster) Kill(i int) {
+	c.t.Helper()
+	m := c.member(i)
+	c.mu.Lock()
+	dir, stopped := m.dataDir, m.stopped
+	c.mu.Unlock()
+	if stopped || dir == "" {
+		c.t.Fatalf("servertest: Kill(%d): %s is stopped or has no data directory", i, m.Name)
+	}
+	img := c.t.TempDir()
+	if err := copyDir(img, dir); err != nil {
+		c.t.Fatalf("servertest: Kill(%d): copying %s: %v", i, dir, err)
+	}
+	c.Stop(i)
+	if err := os.RemoveAll(dir); err != nil {
+		c.t.Fatalf("servertest: Kill(%d): %v", i, err)
+	}
+	if err := copyDir(dir, img); err != nil {
+		c.t.Fatalf("servertest: Kill(%d): restoring %s: %v", i, dir, err)
+	}
+}
+
+// copyDir copies the tree of files below src into dst while a server may still change it: a
+// file removed meanwhile is skipped, and one being appended to is copied as far as it got.
+func copyDir(dst, src string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		info, err := d.Info()
+		if err == nil {
+			var b []byte
+			if b, err = os.ReadFile(path); err == nil {
+				return os.WriteFile(to, b, info.Mode().Perm())
+			}
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	})
 }
 
 // stopTimeout bounds one node's shutdown.
