@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/distkv/distkv/clientproto"
@@ -128,14 +129,16 @@ func (c *cluster) endAlone() {
 		c.stopWaiting("remembers no other member any more: taking writes as the whole network")
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	// The house loop waits for this: a member that does not answer must not hold it up for
+	// longer than a round.
+	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.HousekeepInterval+5*time.Second)
 	defer cancel()
 	var group []waitingPeer
 	undecided := false
-	for _, p := range c.others(false) {
-		v, err := c.vector(ctx, p)
-		if err != nil {
-			c.s.log.Debug("waiting: no vector", "member", p.Name, "err", err)
+	for _, a := range c.askVectors(ctx, c.others(false)) {
+		p, v := a.peer, a.v
+		if a.err != nil {
+			c.s.log.Debug("waiting: no vector", "member", p.Name, "err", a.err)
 			undecided = true
 			continue
 		}
@@ -157,6 +160,29 @@ func (c *cluster) endAlone() {
 		c.learnVector(ctx, w.peer, w.v)
 	}
 	c.stopWaiting("every member remembered is back and waiting: taking writes together", "members", len(group)+1)
+}
+
+// vectorAnswer is a member's answer to a Vector request.
+type vectorAnswer struct {
+	peer peerInfo
+	v    wire.Vector
+	err  error
+}
+
+// askVectors asks every peer for its vector at once; the answers are in the order of peers.
+func (c *cluster) askVectors(ctx context.Context, peers []peerInfo) []vectorAnswer {
+	out := make([]vectorAnswer, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := c.vector(ctx, p)
+			out[i] = vectorAnswer{p, v, err}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // waitingPeer is a waiting member and the vector it answered.
