@@ -79,6 +79,11 @@ type Config struct {
 	// HousekeepInterval is how often the housekeeper runs a round. Default 2s.
 	HousekeepInterval time.Duration
 	Logger            *slog.Logger
+	// LeaveGCPace keeps the server from pacing the Go collector (gcpace.go: it sets GOGC after
+	// every cycle while it runs, and loads state at a slower pace). For programs that embed a
+	// server and set the pace themselves; GOGC or GOMEMLIMIT in the environment has the same
+	// effect.
+	LeaveGCPace bool
 
 	// Client TLS (docs/security.md): with TLSCert and TLSKey (PEM files) the client
 	// port speaks only TLS 1.2 or later; with TLSClientCA as well, every client must present a

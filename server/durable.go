@@ -128,7 +128,9 @@ func (st *store) restore() error {
 		}
 	}
 	var from uint64
-	defer slowLoadGC()()
+	if !s.cfg.LeaveGCPace {
+		defer slowLoadGC()()
+	}
 	n, snapPath, hdr, entries, err := st.loadNewest(node.Config{Origin: OriginName(s.cfg.Name, gen)})
 	if err != nil {
 		return err

@@ -172,3 +172,20 @@ func TestServerHoldsGCPace(t *testing.T) {
 		t.Errorf("pace after the shutdown %d, want 100", p)
 	}
 }
+
+// TestLeaveGCPace: a server told to leave the pace, with a data dir to load, never sets it.
+func TestLeaveGCPace(t *testing.T) {
+	orig := debug.SetGCPercent(123)
+	defer debug.SetGCPercent(orig)
+	s := ptStart(t, Config{LeaveGCPace: true, DataDir: t.TempDir()})
+	s.dial(t)
+	if p := debug.SetGCPercent(123); p != 123 {
+		t.Errorf("pace while a server that leaves it runs: %d, want 123 kept", p)
+	}
+	if err := s.S.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if p := debug.SetGCPercent(123); p != 123 {
+		t.Errorf("pace after it stopped: %d, want 123 kept", p)
+	}
+}

@@ -223,7 +223,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 // start opens the store, joins and catches up, then opens the client port.
 func (s *Server) start(ctx context.Context) error {
-	s.releaseGCPace = holdGCPace(s.log)
+	if !s.cfg.LeaveGCPace {
+		s.releaseGCPace = holdGCPace(s.log)
+	}
 	if err := s.startAdmin(); err != nil {
 		return err
 	}
