@@ -103,6 +103,35 @@ func Forget(vs []Vector, wm map[string]uint64, listed map[string]string) []strin
 	return out
 }
 
+// Spread returns, for each member of vs that does not list as forgotten an origin another
+// member forgot (its own origin aside), those origins, sorted. Forgetting was decided once, in a complete round of
+// the network that held every tick of the origin; a member that never heard of that (it
+// formed a network of its own during a partition, or took the state of such a network) must
+// learn it before the networks merge, whether or not the round is complete: serf replays its
+// event ring at a merge, and a member that does not forget the origin takes a late update of
+// it as new, bringing back a value whose delete was purged long ago (housekeeping.md).
+func Spread(vs []Vector) map[string][]string {
+	all := Forgotten(vs)
+	out := map[string][]string{}
+	for _, v := range vs {
+		has := make(map[string]bool, len(v.Forgotten))
+		for _, o := range v.Forgotten {
+			has[o] = true
+		}
+		var miss []string
+		for o := range all {
+			if !has[o] && o != v.Origin { // a node never forgets its own origin
+				miss = append(miss, o)
+			}
+		}
+		if len(miss) > 0 {
+			slices.Sort(miss)
+			out[v.Member] = miss
+		}
+	}
+	return out
+}
+
 // Forgotten returns the union of the origins the members forgot.
 func Forgotten(vs []Vector) map[string]bool {
 	m := map[string]bool{}

@@ -110,6 +110,31 @@ func TestForgetOrigins(t *testing.T) {
 	}
 }
 
+// An origin one member forgot is spread to every member that does not list it, including one
+// that never heard of it (a network formed alone during a partition): it must ignore a late
+// update of it too.
+func TestSpreadForgotten(t *testing.T) {
+	a := vec("a", map[string]uint64{"c~2": 3}, nil)
+	a.Forgotten = []string{"b~1", "c~1"}
+	b := vec("b", map[string]uint64{"c~2": 3}, nil)
+	b.Forgotten = []string{"c~1"}
+	c := vec("c", nil, nil) // never heard of either
+	got := Spread([]Vector{a, b, c})
+	want := map[string][]string{"b": {"b~1"}, "c": {"b~1", "c~1"}}
+	if len(got) != len(want) || !slices.Equal(got["b"], want["b"]) || !slices.Equal(got["c"], want["c"]) {
+		t.Fatalf("Spread = %v, want %v", got, want)
+	}
+	// A member is never told to forget the origin it runs (it would not, every round).
+	b.Origin = "b~1"
+	if got := Spread([]Vector{a, b, c}); got["b"] != nil {
+		t.Fatalf("Spread told b to forget its own origin: %v", got)
+	}
+	b.Forgotten, c.Forgotten = a.Forgotten, a.Forgotten
+	if got := Spread([]Vector{a, b, c}); len(got) != 0 {
+		t.Fatalf("Spread once every member forgot = %v", got)
+	}
+}
+
 func TestMemberOf(t *testing.T) {
 	for origin, want := range map[string]string{"n1~5": "n1", "a~b~7": "a~b", "plain": "plain", "~3": "~3"} {
 		if got := MemberOf(origin); got != want {

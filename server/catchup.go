@@ -218,14 +218,20 @@ func (c *cluster) takeStateLocked(ctx context.Context, p peerInfo) error {
 }
 
 // carryOver loads into fresh the entries of old whose version the donor (whose state fresh
-// holds) does not know, and keeps old's known ticks, heads, clock and counters. It returns how
-// many entries it carried. Both nodes are locked by the caller.
+// holds) does not know, and keeps old's forgotten origins, known ticks, heads, clock and
+// counters. It returns how many entries it carried. Both nodes are locked by the caller.
 func carryOver(old, fresh *node.Node) int {
 	known := fresh.Known()
 	forgotten := map[string]bool{} // the donor knew all of them: nothing to carry
 	for _, o := range fresh.Forgotten() {
 		forgotten[o] = true
 	}
+	// The origins old forgot stay forgotten, whatever the donor heard of them (a donor of
+	// another network never did): their live entries are carried below, but a late update of
+	// theirs (a serf event replayed at a merge, a push in flight) must stay ignored, or it
+	// brings back a value whose delete was purged. Forgotten first, so that loading their
+	// entries does not bring them back as known origins.
+	fresh.Forget(old.Forgotten())
 	carried := 0
 	for after := node.Path(nil); ; {
 		after = old.Entries(after, 1<<30, func(u *node.Update) {

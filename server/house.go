@@ -112,6 +112,12 @@ func (c *cluster) round(ctx context.Context, rank []string) {
 	for member, rs := range byMember {
 		c.tell(member, wire.MsgRepair, wire.AppendRepairs(nil, rs))
 	}
+	// Origins some member forgot, to every member that does not forget them yet, complete
+	// round or not: a member of a network that never heard of one must ignore it before a
+	// merge replays its late updates (housekeeper.Spread).
+	for member, os := range housekeeper.Spread(got) {
+		c.tell(member, wire.MsgForget, wire.AppendOrigins(nil, os))
+	}
 	// Converged: every member this housekeeper can reach holds the same state.
 	converged := reachable && housekeeper.Converged(got)
 	if complete {

@@ -34,10 +34,13 @@ const (
 	fkJoin                     // a fresh node (new name, empty data dir) in an empty slot
 	fkLeave                    // a node leaves for good: SIGTERM, data dir removed
 	fkQuiet                    // nothing: time for the housekeeper to purge
+	// start a node stopped by SIGTERM again, cut off from every other: it must wait for the
+	// network (server/alone.go) while the others may have purged its deletes' tombstones
+	fkRestartCut
 	fkCount
 )
 
-var faultKindNames = [...]string{"split", "heal", "kill-9", "sigterm", "restart", "join", "leave", "quiet"}
+var faultKindNames = [...]string{"split", "heal", "kill-9", "sigterm", "restart", "join", "leave", "quiet", "restart-cut"}
 
 func (k faultKind) String() string { return faultKindNames[k] }
 
@@ -55,6 +58,8 @@ func (s faultStep) String() string {
 		return fmt.Sprintf("split %v off, %v", s.side, s.dwell)
 	case fkHeal, fkQuiet:
 		return fmt.Sprintf("%s, %v", s.kind, s.dwell)
+	case fkRestartCut:
+		return fmt.Sprintf("%s slot %d (split %v off), %v", s.kind, s.slot, s.side, s.dwell)
 	}
 	return fmt.Sprintf("%s slot %d, %v", s.kind, s.slot, s.dwell)
 }
@@ -72,6 +77,7 @@ const (
 type faultSim struct {
 	slots     [faultSlots]faultSlotState
 	downSince [faultSlots]int
+	termed    [faultSlots]bool // down after a SIGTERM (a graceful stop)
 	split     bool
 	splitAt   int
 }
@@ -113,8 +119,12 @@ func (s *faultSim) apply(k int, st faultStep) {
 		s.split = false
 	case fkKill, fkTerm:
 		s.slots[st.slot], s.downSince[st.slot] = fsDown, k
+		s.termed[st.slot] = st.kind == fkTerm
 	case fkRestart, fkJoin:
-		s.slots[st.slot] = fsUp
+		s.slots[st.slot], s.termed[st.slot] = fsUp, false
+	case fkRestartCut:
+		s.slots[st.slot], s.termed[st.slot] = fsUp, false
+		s.split, s.splitAt = true, k
 	case fkLeave:
 		s.slots[st.slot] = fsEmpty
 	}
@@ -133,12 +143,17 @@ func faultSchedule(seed uint64, n int) []faultStep {
 	return steps
 }
 
+// A cut-off restart needs a SIGTERM before it: it is required from 12 steps (the default).
 func faultCovers(steps []faultStep) bool {
 	var seen [fkCount]bool
 	for _, s := range steps {
 		seen[s.kind] = true
 	}
-	for _, k := range []faultKind{fkSplit, fkHeal, fkKill, fkTerm, fkRestart, fkJoin, fkLeave} {
+	need := []faultKind{fkSplit, fkHeal, fkKill, fkTerm, fkRestart, fkJoin, fkLeave}
+	if len(steps) >= 12 {
+		need = append(need, fkRestartCut)
+	}
+	for _, k := range need {
 		if !seen[k] {
 			return false
 		}
@@ -180,6 +195,15 @@ func faultGenerate(rng *rand.Rand, n int) []faultStep {
 			if len(down) > 0 {
 				w[fkRestart] = 3
 			}
+			var termed []int
+			for _, i := range down {
+				if sim.termed[i] {
+					termed = append(termed, i)
+				}
+			}
+			if !sim.split && len(termed) > 0 {
+				w[fkRestartCut] = 3
+			}
 			if len(empty) > 0 {
 				w[fkJoin] = 2
 			}
@@ -216,6 +240,9 @@ func faultGenerate(rng *rand.Rand, n int) []faultStep {
 				st.slot = pick(up)
 			case fkRestart:
 				st.slot = pick(down)
+			case fkRestartCut:
+				st.slot = pick(termed)
+				st.side = []int{st.slot}
 			case fkJoin:
 				st.slot = pick(empty)
 			}
@@ -266,6 +293,13 @@ func TestFaultSchedule(t *testing.T) {
 			case fkRestart:
 				if sim.slots[st.slot] != fsDown {
 					bad = "the node is not down"
+				}
+			case fkRestartCut:
+				if sim.slots[st.slot] != fsDown || !sim.termed[st.slot] {
+					bad = "the node is not down after a SIGTERM"
+				}
+				if sim.split {
+					bad = "splits while a partition holds"
 				}
 			case fkJoin:
 				if sim.slots[st.slot] != fsEmpty {

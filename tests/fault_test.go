@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -58,6 +59,7 @@ type faultNet struct {
 	paths  map[string]string                // key -> printable path
 	ops    []faultOp
 
+	root     string // the data dirs' parent
 	mu       sync.Mutex
 	targets  []faultTarget // nodes up, for the workers
 	problems []string      // failures seen along the way (shutdowns), reported at the end
@@ -104,7 +106,9 @@ func TestFault(t *testing.T) {
 	sched := faultSchedule(seed, steps)
 	t.Logf("schedule:\n%s", faultFormat(sched))
 
-	f := &faultNet{t: t, seed: seed, w: nsSetup(t, faultSlots), chains: map[string]map[string]node.Chain{}, paths: map[string]string{}}
+	// The data dirs live under root, made before the cleanup below is registered, so that they
+	// are still there when it saves them.
+	f := &faultNet{t: t, seed: seed, w: nsSetup(t, faultSlots), chains: map[string]map[string]node.Chain{}, paths: map[string]string{}, root: t.TempDir()}
 	t.Cleanup(func() {
 		f.stopAll()
 		if t.Failed() {
@@ -208,7 +212,11 @@ func (f *faultNet) newNode(slot int) *faultNode {
 	// their unclean stops start a new origin: a path worth exercising too.
 	fsync := [...]string{"always", "always", "always", "interval", "never"}[rand.New(rand.NewPCG(f.seed, uint64(f.fresh))).IntN(5)]
 	f.fresh++
-	return &faultNode{slot: slot, name: name, dir: f.t.TempDir(), fsync: fsync}
+	dir, err := os.MkdirTemp(f.root, name+"-")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return &faultNode{slot: slot, name: name, dir: dir, fsync: fsync}
 }
 
 func (f *faultNet) problem(format string, args ...any) {
@@ -340,6 +348,8 @@ func (f *faultNet) do(k int, st faultStep, load *faultLoad) {
 		if err := f.launch(st.slot, true); err != nil {
 			t.Fatalf("step %d (%v): %v", k, st, err)
 		}
+	case fkRestartCut:
+		f.restartCut(k, st)
 	case fkJoin:
 		f.slots[st.slot] = f.newNode(st.slot)
 		if err := f.launch(st.slot, true); err != nil {
@@ -347,6 +357,24 @@ func (f *faultNet) do(k int, st faultStep, load *faultLoad) {
 		}
 	case fkLeave:
 		f.leave(k, st.slot, load)
+	}
+}
+
+// restartCut starts a node that stopped gracefully while every other node is out of its
+// reach. The others may have purged tombstones of deletes it never saw, so it must serve reads
+// and refuse writes until the heal lets it hear from them.
+func (f *faultNet) restartCut(k int, st faultStep) {
+	f.w.heal()
+	f.w.partition(st.side...)
+	f.split = st.side
+	if err := f.launch(st.slot, true); err != nil {
+		f.t.Fatalf("step %d (%v): %v", k, st, err)
+	}
+	nd := f.slots[st.slot]
+	if s, err := nd.srv.state(); err != nil {
+		f.problem("step %d: %s: get_state: %v", k, nd.name, err)
+	} else if !s.Waiting {
+		f.problem("step %d: %s restarted after a graceful stop, cut off from every other node, and does not wait: it takes writes on a clock older than the others' purges\n%s", k, nd.name, nd.srv.log.tail(20))
 	}
 }
 
@@ -440,6 +468,9 @@ func (f *faultNet) converged() string {
 		}
 		if len(st.Missing) > 0 {
 			return fmt.Sprintf("%s misses %v", nd.name, st.Missing)
+		}
+		if st.Waiting {
+			return fmt.Sprintf("%s still waits to hear from the network", nd.name)
 		}
 		if first == nil {
 			first = st
@@ -704,5 +735,11 @@ func (f *faultNet) saveLogs(seed uint64) {
 		fmt.Fprintln(&b, &f.ops[i])
 	}
 	os.WriteFile(filepath.Join(dir, "ops.txt"), []byte(b.String()), 0o644)
-	f.t.Logf("every server's log, and every op (ops.txt), is in %s", dir)
+	// The data dirs too (sparse: the log preallocates), for `distkv snapshot` tools.
+	for _, nd := range f.allNodes() {
+		if out, err := exec.Command("cp", "-r", "--sparse=always", nd.dir, filepath.Join(dir, nd.name+".data")).CombinedOutput(); err != nil {
+			f.t.Logf("copying %s's data dir: %v: %s", nd.name, err, out)
+		}
+	}
+	f.t.Logf("every server's log, data dir, and every op (ops.txt), is in %s", dir)
 }

@@ -16,6 +16,9 @@ type State struct {
 	Tock    uint64
 	Entries uint64
 	Ready   bool
+	// Waiting: the node refuses writes until it hears from the network (docs/housekeeping.md,
+	// "Restarting alone"). False from a server that does not say.
+	Waiting bool
 	Digest  [2]uint64
 	// DigestVersion is the entry hash Digest was made with; 0 from a server that does not say
 	// (version 1). Digests of different versions do not compare.
@@ -64,6 +67,8 @@ func parseState(b []byte) (*State, error) {
 			st.Entries, err = r.Uint()
 		case "ready":
 			st.Ready, err = r.Bool()
+		case "waiting":
+			st.Waiting, err = r.Bool()
 		case "converged":
 			st.Converged, err = r.Bool()
 		case "housekeeper":
