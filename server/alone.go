@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/distkv/distkv/clientproto"
@@ -160,29 +159,6 @@ func (c *cluster) endAlone() {
 		c.learnVector(ctx, w.peer, w.v)
 	}
 	c.stopWaiting("every member remembered is back and waiting: taking writes together", "members", len(group)+1)
-}
-
-// vectorAnswer is a member's answer to a Vector request.
-type vectorAnswer struct {
-	peer peerInfo
-	v    wire.Vector
-	err  error
-}
-
-// askVectors asks every peer for its vector at once; the answers are in the order of peers.
-func (c *cluster) askVectors(ctx context.Context, peers []peerInfo) []vectorAnswer {
-	out := make([]vectorAnswer, len(peers))
-	var wg sync.WaitGroup
-	for i, p := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			v, err := c.vector(ctx, p)
-			out[i] = vectorAnswer{p, v, err}
-		}()
-	}
-	wg.Wait()
-	return out
 }
 
 // waitingPeer is a waiting member and the vector it answered.

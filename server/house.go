@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/distkv/distkv/gossip"
@@ -62,34 +61,27 @@ func (c *cluster) houseLoop() {
 // round gathers every ranked member's vector, tells each what it misses and from whom, and
 // advances the purge watermark when every member answered.
 func (c *cluster) round(ctx context.Context, rank []string) {
-	vs := make([]housekeeper.Vector, len(rank))
-	ok := make([]bool, len(rank))
-	var wg sync.WaitGroup
-	for i, name := range rank {
-		if name == c.s.cfg.Name {
-			vs[i], ok[i] = toHK(c.localVector()), true
-			continue
+	var peers []peerInfo
+	for _, name := range rank {
+		if p, found := c.peerByName(name); found && name != c.s.cfg.Name {
+			peers = append(peers, p)
 		}
-		p, found := c.peerByName(name)
-		if !found {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			v, err := c.vector(ctx, p)
-			if err != nil {
-				c.s.log.Debug("housekeeper: no vector", "member", name, "err", err)
-				return
-			}
-			vs[i], ok[i] = toHK(v), true
-		}()
 	}
-	wg.Wait()
-	var got []housekeeper.Vector
-	for i := range vs {
-		if ok[i] {
-			got = append(got, vs[i])
+	answers := map[string]vectorAnswer{}
+	for _, a := range c.askVectors(ctx, peers) {
+		answers[a.peer.Name] = a
+	}
+	var got []housekeeper.Vector // in rank order
+	for _, name := range rank {
+		a, asked := answers[name]
+		switch {
+		case name == c.s.cfg.Name:
+			got = append(got, toHK(c.localVector()))
+		case !asked:
+		case a.err != nil:
+			c.s.log.Debug("housekeeper: no vector", "member", name, "err", a.err)
+		default:
+			got = append(got, toHK(a.v))
 		}
 	}
 	reachable := len(got) == len(rank)

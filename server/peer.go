@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
 	"time"
 
 	"github.com/distkv/distkv/gossip/wire"
@@ -71,6 +72,29 @@ func (c *cluster) vector(ctx context.Context, p peerInfo) (wire.Vector, error) {
 		return wire.Vector{}, fmt.Errorf("vector of %s: %w", p.Name, err)
 	}
 	return v, nil
+}
+
+// vectorAnswer is a member's answer to a Vector request.
+type vectorAnswer struct {
+	peer peerInfo
+	v    wire.Vector
+	err  error
+}
+
+// askVectors asks every peer for its vector at once; the answers are in the order of peers.
+func (c *cluster) askVectors(ctx context.Context, peers []peerInfo) []vectorAnswer {
+	out := make([]vectorAnswer, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := c.vector(ctx, p)
+			out[i] = vectorAnswer{p, v, err}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // hello is what this node says when it dials a peer.
