@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/distkv/distkv/gossip/wire"
@@ -308,7 +309,14 @@ func (c *cluster) repairLeaf(ctx context.Context, a, b aeSide, l housekeeper.Lea
 	if l.Self {
 		ea, eb = only(ea, l.Path), only(eb, l.Path)
 	}
-	fa, fb, odd := housekeeper.Reconcile(ea, eb, a.purge, b.purge)
+	// The sides' watermarks are those of the round that started the pass; a purge announced
+	// since (this very round's, too: it is sent before the pass starts) may have removed a
+	// tombstone either side held. Without it, that side's absence would read as a missing
+	// entry and the deleted value would be loaded back.
+	c.mu.Lock()
+	sent := c.purgeSent
+	c.mu.Unlock()
+	fa, fb, odd := housekeeper.Reconcile(ea, eb, atLeast(a.purge, sent), atLeast(b.purge, sent))
 	fixes := len(fa.Load) + len(fa.Drop) + len(fb.Load) + len(fb.Drop)
 	if fixes+len(odd) == 0 {
 		return nil // changed meanwhile
@@ -330,6 +338,18 @@ func (c *cluster) repairLeaf(ctx context.Context, a, b aeSide, l housekeeper.Lea
 			"drop_a", len(fa.Drop), "drop_b", len(fb.Drop), "unrepairable", len(odd))
 	}
 	return nil
+}
+
+// atLeast returns the per-origin maximum of two watermarks.
+func atLeast(a, b map[string]uint64) map[string]uint64 {
+	if len(b) == 0 {
+		return a
+	}
+	out := maps.Clone(b)
+	for o, t := range a {
+		out[o] = max(out[o], t)
+	}
+	return out
 }
 
 // only keeps the entry at p.
