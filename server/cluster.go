@@ -87,7 +87,7 @@ func (s *Server) startCluster(ctx context.Context) error {
 	}
 	c.rememberedAtStart = len(c.remembered()) > 0
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.puller = &peer.Puller{Peers: func() []peerInfo { return c.others(true) }, Missing: c.missingOf,
+	c.puller = &peer.Puller{Peers: func() []peerInfo { return c.others(true) }, Missing: c.missingOf, Known: c.knownOf,
 		Pull: s.met.countedPull(c.pullFrom), Logger: s.log}
 	peerAddr := cfg.PeerAddr
 	if peerAddr == "" {

@@ -98,3 +98,9 @@ func (c *cluster) missingOf(origin string) node.RangeSet {
 	defer c.s.mu.Unlock()
 	return c.s.node.MissingOf(origin)
 }
+
+func (c *cluster) knownOf(origin string) node.RangeSet {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.s.node.KnownOf(origin)
+}

@@ -222,6 +222,11 @@ func TestPullerSourcesAndPullAll(t *testing.T) {
 			defer mu.Unlock()
 			return missing.Clone()
 		},
+		Known: func(string) node.RangeSet {
+			mu.Lock()
+			defer mu.Unlock()
+			return node.Upto(10).Minus(missing)
+		},
 		Pull: func(_ context.Context, src Info, _ string, ticks node.RangeSet) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -272,6 +277,11 @@ func TestPullAllOneAtATime(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			return missing[o].Clone()
+		},
+		Known: func(o string) node.RangeSet {
+			mu.Lock()
+			defer mu.Unlock()
+			return node.Upto(8).Minus(missing[o])
 		},
 		Pull: func(ctx context.Context, _ Info, o string, ticks node.RangeSet) error {
 			mu.Lock()
@@ -333,5 +343,37 @@ func TestPullAllOneAtATime(t *testing.T) {
 	wg.Wait()
 	if want := []string{"b~1:1-2", "a~1:1-8"}; !slices.Equal(asked, want) && !slices.Equal(asked, []string{"a~1:1-8", "b~1:1-2"}) {
 		t.Errorf("pulls asked %v, want %v (in either order)", asked, want)
+	}
+}
+
+// TestPullAllTicksNeverHeardOf: a housekeeper's repair may name ticks above the highest this
+// node heard of (a side's last writes, whose gossip it missed during a partition). They are not
+// missing here, yet PullAll must ask for them: else the repair never lands and the node stays
+// behind for good.
+func TestPullAllTicksNeverHeardOf(t *testing.T) {
+	var mu sync.Mutex
+	known := node.Upto(5) // highest heard of: 5, nothing missing
+	var asked []string
+	pl := &Puller{
+		Missing: func(string) node.RangeSet { return node.RangeSet{} },
+		Known: func(string) node.RangeSet {
+			mu.Lock()
+			defer mu.Unlock()
+			return known.Clone()
+		},
+		Pull: func(_ context.Context, _ Info, _ string, ticks node.RangeSet) error {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = append(asked, ticks.String())
+			known.AddSet(ticks)
+			return nil
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if err := pl.PullAll(context.Background(), Info{Name: "x"}, "a~1", node.NewRangeSet(node.Range{Start: 4, End: 9})); err != nil {
+		t.Fatal(err)
+	}
+	if want := node.NewRangeSet(node.Range{Start: 6, End: 9}).String(); len(asked) != 1 || asked[0] != want {
+		t.Fatalf("pulls asked %v, want one of %s (the ticks not known yet)", asked, want)
 	}
 }

@@ -23,10 +23,12 @@ const PullTimeout = 10 * time.Second
 // is up, else from the peer that last pushed to us, else from any ready peer, trying the next
 // one on each retry, with a growing pause (at most 2 s) while the gap stays.
 type Puller struct {
-	// Peers returns the ready peers; Missing an origin's missing ticks; Pull asks one peer
-	// for ticks of an origin and applies the reply.
+	// Peers returns the ready peers; Missing an origin's missing ticks (gaps below its
+	// highest tick heard of); Known the ticks of an origin this node holds; Pull asks one
+	// peer for ticks of an origin and applies the reply.
 	Peers   func() []Info
 	Missing func(origin string) node.RangeSet
+	Known   func(origin string) node.RangeSet
 	Pull    func(ctx context.Context, from Info, origin string, ticks node.RangeSet) error
 	Logger  *slog.Logger
 
@@ -152,17 +154,18 @@ func (p *Puller) once(ctx context.Context) {
 	}
 }
 
-// PullAll pulls ticks of an origin from one peer until none of them is missing or a reply
+// PullAll pulls ticks of an origin from one peer until this node knows all of them or a reply
 // brings no progress: replies are capped in bytes, so a large gap takes several, each within
 // PullTimeout. It first waits for any other pull of the origin to end, and then asks only
-// for what that one did not bring.
+// for what that one did not bring. The ticks need not be missing: a housekeeper's repair names
+// ticks above the highest this node heard of (the last writes of a side it was cut off from).
 func (p *Puller) PullAll(ctx context.Context, from Info, origin string, ticks node.RangeSet) error {
 	release, err := p.acquire(ctx, origin)
 	if err != nil {
 		return err
 	}
 	defer release()
-	ticks = ticks.Intersect(p.Missing(origin))
+	ticks = ticks.Minus(p.Known(origin))
 	for !ticks.Empty() {
 		rctx, cancel := context.WithTimeout(ctx, PullTimeout)
 		err := p.Pull(rctx, from, origin, ticks)
@@ -170,7 +173,7 @@ func (p *Puller) PullAll(ctx context.Context, from Info, origin string, ticks no
 		if err != nil {
 			return err
 		}
-		left := ticks.Intersect(p.Missing(origin))
+		left := ticks.Minus(p.Known(origin))
 		if left.Len() >= ticks.Len() {
 			return nil
 		}
