@@ -164,6 +164,7 @@ func TestFault(t *testing.T) {
 	heal := time.Since(healStart)
 	if why != "" {
 		t.Errorf("no convergence within %v of the heal: %s", faultConverge, why)
+		f.logStates(t)
 	} else {
 		t.Logf("heal: every node reports the same digest and known ticks %v after the last heal", heal.Round(time.Millisecond))
 	}
@@ -485,6 +486,36 @@ func (f *faultNet) converged() string {
 		}
 	}
 	return ""
+}
+
+// logStates logs what every running node reports of its state: which ticks it knows, has
+// heard of and misses, its purge watermark and its housekeeper. A node that knows less than
+// another without missing anything never heard of the ticks it lacks; only a repair brings them.
+func (f *faultNet) logStates(t *testing.T) {
+	t.Helper()
+	for _, nd := range f.up() {
+		st, err := nd.srv.state()
+		if err != nil {
+			t.Logf("%s: get_state: %v", nd.name, err)
+			continue
+		}
+		var origins []string
+		for o := range st.Known {
+			origins = append(origins, o)
+		}
+		for o := range st.Highest {
+			if _, ok := st.Known[o]; !ok {
+				origins = append(origins, o)
+			}
+		}
+		slices.Sort(origins)
+		var b strings.Builder
+		for _, o := range origins {
+			fmt.Fprintf(&b, "\n\t%s known %v highest %d missing %v purge %d", o, st.Known[o], st.Highest[o], st.Missing[o], st.Purge[o])
+		}
+		t.Logf("%s: digest %x, %d entries, waiting %v, housekeeper %s, converged %v:%s",
+			nd.name, st.Digest, st.Entries, st.Waiting, st.Housekeeper, st.Converged, b.String())
+	}
 }
 
 func faultKnownDiff(a, b map[string]node.RangeSet) string {
