@@ -30,6 +30,12 @@ const (
 	dataSnapDir    = "snap"
 )
 
+// dataNodeFiles are the files of a data directory that belong to the node that ran on it
+// (docs/formats.md): its origin, and its memory of the network (the members it must hear from,
+// a wait it must finish, the clock floor, the crash marker). A restored node is a new one: kept,
+// they would make it wait for a network it is not part of, or take the restore for a crash.
+var dataNodeFiles = []string{dataOriginFile, "members", "waiting", "tock", "running"}
+
 // progressThreshold is the file size from which restore shows progress on a terminal by itself.
 const progressThreshold = 8 << 20
 
@@ -81,8 +87,9 @@ func (e *cliEnv) snapshotCommand() *cli.Command {
 				Usage:     "seed a new node's data directory with FILE",
 				ArgsUsage: "FILE",
 				Description: "Verifies FILE, then writes it as DIR/snap/" + snapshot.FileName(1) + " (with no event log to\n" +
-					"replay). DIR must not hold a log, snapshots or an origin file, unless --force, which moves them\n" +
-					"aside to DIR/old-<time>/. The node started on DIR begins with FILE's state under a new origin.",
+					"replay). DIR must not hold a log, snapshots or a node's files (origin, members, waiting, tock,\n" +
+					"running), unless --force, which moves them aside to DIR/old-<time>/. The node started on DIR\n" +
+					"begins with FILE's state under a new origin.",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "data-dir", Usage: "the new node's data `DIR` (required)"},
 					&cli.BoolFlag{Name: "force", Usage: "move what DIR already holds aside instead of refusing"},
@@ -568,15 +575,17 @@ func lockDataDir(dir string) (unlock func(), err error) {
 	return func() { f.Close() }, nil
 }
 
-// dataDirContents returns what in dir a restore would replace: the origin file, and log/ and
-// snap/ if they hold anything.
+// dataDirContents returns what in dir a restore would replace: the node's files
+// (dataNodeFiles), and log/ and snap/ if they hold anything.
 func dataDirContents(dir string) ([]string, error) {
 	var held []string
-	for _, name := range []string{dataOriginFile, dataOriginFile + ".tmp"} {
-		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
-			held = append(held, name)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, err
+	for _, name := range dataNodeFiles {
+		for _, name := range []string{name, name + ".tmp"} {
+			if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+				held = append(held, name)
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
 		}
 	}
 	for _, name := range []string{dataLogDir, dataSnapDir} {

@@ -632,10 +632,17 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Now it holds an origin, a log and a snapshot: refused without --force, and untouched.
+	// Now it holds an origin, a log and a snapshot, and (as a member of a network would) its
+	// memory of the network: refused without --force, and untouched.
+	for name, text := range map[string]string{"members": "peak 2\nb\n", "waiting": "tock 1 5 00000000\n", "tock": "tock 1 5 00000000\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const held = "origin, members, waiting, tock, log/, snap/"
 	before := listTree(t, dir)
 	r = runSnap("snapshot", "restore", "--data-dir", dir, file)
-	if r.code != exitFailed || !strings.Contains(r.stderr, "already holds origin, log/, snap/") || !strings.Contains(r.stderr, "--force") {
+	if r.code != exitFailed || !strings.Contains(r.stderr, "already holds "+held) || !strings.Contains(r.stderr, "--force") {
 		t.Errorf("restore over data: %s", r)
 	}
 	if after := listTree(t, dir); !slices.Equal(before, after) {
@@ -661,7 +668,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.out, "restored 4 entries") {
 		t.Fatalf("restore --force: %s", r)
 	}
-	for _, want := range []string{"verifying", "writing", "100%", "moved origin, log/, snap/ to " + filepath.Join(dir, "old-")} {
+	for _, want := range []string{"verifying", "writing", "100%", "moved " + held + " to " + filepath.Join(dir, "old-")} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("restore --force --progress: stderr lacks %q: %q", want, r.stderr)
 		}
@@ -670,9 +677,15 @@ func TestSnapshotRestore(t *testing.T) {
 	if len(olds) != 1 {
 		t.Fatalf("old dirs: %v", olds)
 	}
-	for _, name := range []string{"origin", "log", filepath.Join("snap", snapshot.FileName(1))} {
+	for _, name := range []string{"origin", "members", "waiting", "tock", "log", filepath.Join("snap", snapshot.FileName(1))} {
 		if _, err := os.Stat(filepath.Join(olds[0], name)); err != nil {
 			t.Errorf("moved aside: %v", err)
+		}
+	}
+	// The restored node is a new one: it must not wait for the old one's network.
+	for _, name := range []string{"members", "waiting", "tock"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after --force: %v", name, err)
 		}
 	}
 	if _, got := fileEntries(t, restored); len(got) != 4 {
