@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -265,23 +266,47 @@ func loadSnapshot(n *node.Node, path string) (snapshot.Header, int, error) {
 }
 
 func readGen(dir string) (uint64, bool, error) {
-	b, err := os.ReadFile(filepath.Join(dir, originFile))
+	g, ok, err := readUintFile(dir, originFile, math.MaxUint64)
+	if err == nil && ok && g == 0 {
+		err = fmt.Errorf("server: %s: generation 0", filepath.Join(dir, originFile))
+	}
+	return g, ok, err
+}
+
+// writeGen replaces the generation file atomically.
+func writeGen(dir string, gen uint64) error { return writeUintFile(dir, originFile, gen) }
+
+// maxUintFile bounds what readUintFile reads: a number of 20 digits, a newline, and room for
+// stray spaces.
+const maxUintFile = 32
+
+// readUintFile reads DIR/name, which holds one decimal number up to max (origin, tock,
+// waiting); ok is false if there is none. Anything else, or more than maxUintFile bytes, is
+// refused with an error naming the file.
+func readUintFile(dir, name string, max uint64) (v uint64, ok bool, err error) {
+	path := filepath.Join(dir, name)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, false, fmt.Errorf("server: %w", err)
 	}
-	g, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil || g == 0 {
-		return 0, false, fmt.Errorf("server: %s: bad generation %q", filepath.Join(dir, originFile), b)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxUintFile+1))
+	if err != nil {
+		return 0, false, fmt.Errorf("server: %w", err)
 	}
-	return g, true, nil
+	v, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || v > max || len(b) > maxUintFile {
+		return 0, false, fmt.Errorf("server: %s: want a number up to %d, found %q (docs/formats.md)", path, max, b)
+	}
+	return v, true, nil
 }
 
-// writeGen replaces the generation file atomically.
-func writeGen(dir string, gen uint64) error {
-	return writeFileSync(dir, originFile, fmt.Sprintf("%d\n", gen))
+// writeUintFile replaces DIR/name with the number v, atomically and durably.
+func writeUintFile(dir, name string, v uint64) error {
+	return writeFileSync(dir, name, fmt.Sprintf("%d\n", v))
 }
 
 // writeFileSync replaces DIR/name atomically and durably.

@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,47 +11,38 @@ import (
 	"github.com/distkv/distkv/node"
 )
 
-// The wait's records round-trip; every damaged form is an error (never a panic, never a value).
-func TestWaitRecordCodec(t *testing.T) {
+// The data directory's number files (origin, tock, waiting) round-trip; every damaged form
+// is an error naming the file (never a panic, never a value).
+func TestUintFile(t *testing.T) {
+	dir := t.TempDir()
 	for _, v := range []uint64{0, 1, 12345, node.MaxPlausible} {
-		for _, name := range []string{tockFile, waitingFile} {
-			line := encodeWaitRecord(name, v)
-			if len(line) > maxWaitRecord {
-				t.Errorf("%q is longer than %d bytes", line, maxWaitRecord)
-			}
-			got, err := decodeWaitRecord(name, []byte(line))
-			if err != nil || got != v {
-				t.Errorf("decode(%q) = %d, %v; want %d", line, got, err, v)
-			}
+		if err := writeUintFile(dir, tockFile, v); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok, err := readUintFile(dir, tockFile, node.MaxPlausible); err != nil || !ok || got != v {
+			t.Errorf("read back %d: %d, %v, %v", v, got, ok, err)
 		}
 	}
-	signed := func(body string) string { // a line with a good checksum
-		return fmt.Sprintf("%s %08x\n", body, crc32.Checksum([]byte(body), crc32c))
+	if _, ok, err := readUintFile(dir, "absent", 1); ok || err != nil {
+		t.Errorf("an absent file: ok %v, err %v; want neither", ok, err)
 	}
-	good := encodeWaitRecord(tockFile, 77)
-	flip := []byte(good)
-	flip[len(tockFile)+3] ^= 0x01 // a digit of the value: "77" becomes "67"
-	for _, tc := range []struct{ name, in, want string }{
-		{"empty", "", "truncated"},
-		{"truncated", good[:len(good)-3], "truncated"},
-		{"no newline", strings.TrimSuffix(good, "\n"), "truncated"},
-		{"flipped bit", string(flip), "checksum"},
-		{"wrong version", strings.Replace(good, "tock 1 ", "tock 2 ", 1), "version"},
-		{"wrong file", encodeWaitRecord(waitingFile, 77), "not a tock record"},
-		{"extra field", "tock 1 77 9 00000000\n", "not a tock record"},
-		{"bad checksum", "tock 1 77 xyz\n", "bad checksum"},
-		{"short checksum", "tock 1 77 1234\n", "bad checksum"},
-		{"implausible", encodeWaitRecord(tockFile, node.MaxPlausible+1), "bad tock"},
-		{"not a number", signed("tock 1 x"), "bad tock"},
-		{"negative", signed("tock 1 -1"), "bad tock"},
-		{"overflow", signed("tock 1 99999999999999999999"), "bad tock"},
-		{"signed version", signed("tock 2 77"), "version"},
-		{"signed but not mine", signed("waiting 1 77"), "not a tock record"},
-		{"too long", good + strings.Repeat(" ", maxWaitRecord), "more than"},
-		{"garbage", "\x00\xff\x00\n", "not a tock record"},
+	for _, tc := range []struct{ name, in string }{
+		{"empty", ""},
+		{"torn", "12 3"},
+		{"not a number", "x\n"},
+		{"negative", "-1\n"},
+		{"overflow", "99999999999999999999\n"},
+		{"implausible", fmt.Sprintf("%d\n", uint64(node.MaxPlausible)+1)},
+		{"too long", "1" + strings.Repeat(" ", maxUintFile)},
+		{"old format", "tock 1 77 2eab6c2f\n"},
+		{"garbage", "\x00\xff\x00\n"},
 	} {
-		if v, err := decodeWaitRecord(tockFile, []byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: decode(%q) = %d, %v; want an error saying %q", tc.name, tc.in, v, err, tc.want)
+		if err := os.WriteFile(filepath.Join(dir, tockFile), []byte(tc.in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		v, ok, err := readUintFile(dir, tockFile, node.MaxPlausible)
+		if err == nil || ok || !strings.Contains(err.Error(), filepath.Join(dir, tockFile)) {
+			t.Errorf("%s: read(%q) = %d, %v, %v; want an error naming the file", tc.name, tc.in, v, ok, err)
 		}
 	}
 }
@@ -61,7 +51,7 @@ func TestWaitRecordCodec(t *testing.T) {
 // one, naming it. A server without a cluster never marks a wait of its own.
 func TestWaitFilesAtStart(t *testing.T) {
 	dir := t.TempDir()
-	if err := writeFileSync(dir, tockFile, encodeWaitRecord(tockFile, 5000)); err != nil {
+	if err := writeUintFile(dir, tockFile, 5000); err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{Name: "w1", DataDir: dir}
@@ -77,7 +67,7 @@ func TestWaitFilesAtStart(t *testing.T) {
 	}
 	stop()
 
-	if err := writeFileSync(dir, waitingFile, encodeWaitRecord(waitingFile, 3)); err != nil {
+	if err := writeUintFile(dir, waitingFile, 3); err != nil {
 		t.Fatal(err)
 	}
 	s, stop = runServer(t, cfg)
@@ -92,7 +82,7 @@ func TestWaitFilesAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.Remove(filepath.Join(bad, lockFile))
-		if err := os.WriteFile(filepath.Join(bad, name), []byte(name+" 1 12"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(bad, name), []byte("12 3"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		s, err := New(Config{Name: "w1", DataDir: bad, ClientAddr: "127.0.0.1:0"})

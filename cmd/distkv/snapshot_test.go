@@ -634,7 +634,7 @@ func TestSnapshotRestore(t *testing.T) {
 
 	// Now it holds an origin, a log and a snapshot, and (as a member of a network would) its
 	// memory of the network: refused without --force, and untouched.
-	for name, text := range map[string]string{"members": "peak 2\nb\n", "waiting": "tock 1 5 00000000\n", "tock": "tock 1 5 00000000\n"} {
+	for name, text := range map[string]string{"members": "peak 2\nb\n", "waiting": "5\n", "tock": "5\n"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
