@@ -312,11 +312,12 @@ func (c *cluster) repairLeaf(ctx context.Context, a, b aeSide, l housekeeper.Lea
 	// The sides' watermarks are those of the round that started the pass; a purge announced
 	// since (this very round's, too: it is sent before the pass starts) may have removed a
 	// tombstone either side held. Without it, that side's absence would read as a missing
-	// entry and the deleted value would be loaded back.
-	c.mu.Lock()
-	sent := c.purgeSent
-	c.mu.Unlock()
-	fa, fb, odd := housekeeper.Reconcile(ea, eb, atLeast(a.purge, sent), atLeast(b.purge, sent))
+	// entry and the deleted value would be loaded back. Every watermark announced holds for
+	// every member, and this node applied those it announced or was told: its own covers them.
+	c.s.mu.Lock()
+	own := c.s.node.PurgeWatermark()
+	c.s.mu.Unlock()
+	fa, fb, odd := housekeeper.Reconcile(ea, eb, atLeast(a.purge, own), atLeast(b.purge, own))
 	fixes := len(fa.Load) + len(fa.Drop) + len(fb.Load) + len(fb.Drop)
 	if fixes+len(odd) == 0 {
 		return nil // changed meanwhile

@@ -64,17 +64,14 @@ type cluster struct {
 	// path does not copy serf's member list on every update.
 	pushTo atomic.Pointer[[]peerInfo]
 
-	puller *peer.Puller
-	wm     housekeeper.Watermark // the house loop's only
-	// purgeSent is the purge watermark this node last announced as housekeeper (under mu):
-	// anti-entropy passes, which outlive rounds, read it (antientropy.go repairLeaf).
-	purgeSent map[string]uint64
-	house     houseState
-	kick      chan struct{}   // run a housekeeping round now
-	ctx       context.Context // ends at shutdown
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	stopOnce  sync.Once
+	puller   *peer.Puller
+	wm       housekeeper.Watermark
+	house    houseState
+	kick     chan struct{}   // run a housekeeping round now
+	ctx      context.Context // ends at shutdown
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
 }
 
 // startCluster starts serf and the peer listener, joins the network, catches up with it and

@@ -114,9 +114,6 @@ func (c *cluster) round(ctx context.Context, rank []string) {
 	converged := reachable && housekeeper.Converged(got)
 	if complete {
 		wm, _ := c.wm.Round(got)
-		c.mu.Lock()
-		c.purgeSent = wm
-		c.mu.Unlock()
 		if len(wm) > 0 {
 			// Sent every round: idempotent, and a member that missed it gets it again.
 			body := wire.AppendWatermark(nil, wm)
