@@ -104,12 +104,13 @@ func Forget(vs []Vector, wm map[string]uint64, listed map[string]string) []strin
 }
 
 // Spread returns, for each member of vs that does not list as forgotten an origin another
-// member forgot (its own origin aside), those origins, sorted. Forgetting was decided once, in a complete round of
-// the network that held every tick of the origin; a member that never heard of that (it
-// formed a network of its own during a partition, or took the state of such a network) must
-// learn it before the networks merge, whether or not the round is complete: serf replays its
-// event ring at a merge, and a member that does not forget the origin takes a late update of
-// it as new, bringing back a value whose delete was purged long ago (housekeeping.md).
+// member forgot (its own origin aside), those origins, sorted. Forgetting was decided once, in
+// a complete round of the network that held every tick of the origin; a member that never
+// heard of that (it formed a network of its own during a partition, or took the state of such
+// a network) must learn it before the networks merge, whether or not the round is complete:
+// serf replays its event ring at a merge, and a member that does not forget the origin takes a
+// late update of it as new, bringing back a value whose delete was purged long ago
+// (housekeeping.md).
 func Spread(vs []Vector) map[string][]string {
 	all := Forgotten(vs)
 	out := map[string][]string{}

@@ -80,10 +80,9 @@ func faultEnvInt(t *testing.T, name string) uint64 {
 
 // TestFault runs five (sometimes four or six) `distkv server` processes with data dirs (most
 // with --fsync always, some interval or never: all survive kill -9), each in its own network
-// namespace, through a seeded schedule of partitions, kill -9 and
-// SIGTERM restarts, gracefully stopped nodes restarted cut off (they must wait), fresh nodes
-// joining and nodes leaving, while clients do sets, deletes and
-// conditional sets on 20 keys. Then it heals, restarts what is down, waits until every node
+// namespace, through a seeded schedule of partitions, kill -9 and SIGTERM restarts, gracefully
+// stopped nodes restarted cut off (they must wait), fresh nodes joining and nodes leaving,
+// while clients do sets, deletes and conditional sets on 20 keys. Then it heals, restarts what is down, waits until every node
 // reports the same digest and known ticks, and checks that every node's dump is identical and
 // that every key holds what the conflict rule makes of the acknowledged and indeterminate ops.
 //
