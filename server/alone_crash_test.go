@@ -47,15 +47,12 @@ func TestCrashWhileWaitingWaitsAgain(t *testing.T) {
 // ends where the wait began, and with no wait left on disk it takes writes at once. They must
 // still order after everything the network wrote before C's wait ended.
 func TestClockFloorSurvivesRestart(t *testing.T) {
-	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	const A, C = 0, 2
-	c := servertest.New(t, servertest.Options{N: 3, Seed: 49, JoinTimeout: 2 * time.Second,
-		Configure: func(i int, cfg *server.Config) {
-			cfg.DataDir = dirs[i]
-			if i == C {
-				cfg.Fsync = "never"
-			}
-		}})
+	dirs, c := dirCluster(t, 3, 49, func(i int, cfg *server.Config) {
+		if i == C {
+			cfg.Fsync = "never"
+		}
+	})
 	c.MustWrite(A, node.StringPath("floor", "before"), 0)
 	c.WaitConverged(10 * time.Second)
 	c.Stop(C)

@@ -121,13 +121,19 @@ func TestCrashedNodeRestartedAloneTakesWrites(t *testing.T) {
 	c.CheckAcked()
 }
 
-// dirCluster starts n in-process nodes, each with a data directory of its own.
-func dirCluster(t *testing.T, n int, seed int64) ([]string, *servertest.Cluster) {
+// dirCluster starts n in-process nodes, each with a data directory of its own; also edits
+// their configurations further.
+func dirCluster(t *testing.T, n int, seed int64, also ...func(i int, cfg *server.Config)) ([]string, *servertest.Cluster) {
 	dirs := make([]string, n)
 	for i := range dirs {
 		dirs[i] = t.TempDir()
 	}
 	c := servertest.New(t, servertest.Options{N: n, Seed: seed, JoinTimeout: 2 * time.Second,
-		Configure: func(i int, cfg *server.Config) { cfg.DataDir = dirs[i] }})
+		Configure: func(i int, cfg *server.Config) {
+			cfg.DataDir = dirs[i]
+			for _, f := range also {
+				f(i, cfg)
+			}
+		}})
 	return dirs, c
 }
