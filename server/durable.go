@@ -297,11 +297,19 @@ func readUintFile(dir, name string, max uint64) (v uint64, ok bool, err error) {
 	if err != nil {
 		return 0, false, fmt.Errorf("server: %w", err)
 	}
-	v, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil || v > max || len(b) > maxUintFile {
-		return 0, false, fmt.Errorf("server: %s: want a number up to %d, found %q (docs/formats.md)", path, max, b)
+	if v, err = parseUintFile(b, max); err != nil {
+		return 0, false, fmt.Errorf("server: %s: %w (docs/formats.md)", path, err)
 	}
 	return v, true, nil
+}
+
+// parseUintFile returns the number a data directory's number file b holds.
+func parseUintFile(b []byte, max uint64) (uint64, error) {
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || v > max || len(b) > maxUintFile {
+		return 0, fmt.Errorf("want a number up to %d, found %q", max, b)
+	}
+	return v, nil
 }
 
 // writeUintFile replaces DIR/name with the number v, atomically and durably.

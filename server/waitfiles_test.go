@@ -47,6 +47,26 @@ func TestUintFile(t *testing.T) {
 	}
 }
 
+// FuzzUintFile: whatever a number file holds, the parse is a number up to the bound that
+// writes back as itself, or an error.
+func FuzzUintFile(f *testing.F) {
+	for _, seed := range []string{"5000\n", "0", " 12 \n", "12 3", "-1", "99999999999999999999", "tock 1 77 2eab6c2f\n", ""} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := parseUintFile(b, node.MaxPlausible)
+		if err != nil {
+			return
+		}
+		if v > node.MaxPlausible {
+			t.Fatalf("%q parsed as %d, above the bound", b, v)
+		}
+		if w, err := parseUintFile(fmt.Appendf(nil, "%d\n", v), node.MaxPlausible); err != nil || w != v {
+			t.Fatalf("%q parsed as %d, which reads back as %d, %v", b, v, w, err)
+		}
+	})
+}
+
 // A start raises the restored clock to DIR/tock, takes DIR/waiting back, and refuses a damaged
 // one, naming it. A server without a cluster never marks a wait of its own.
 func TestWaitFilesAtStart(t *testing.T) {
