@@ -36,17 +36,21 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# bench/compare is a module of its own (below): ./... does not reach it.
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) -C bench/compare vet ./...
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) $(PKGS)
+	cd bench/compare && $(STATICCHECK) ./...
 
 race:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(GO) -C bench/compare test -race -count=1 -timeout 10m ./...
 
 # Every fuzz target briefly (make test), or longer: make fuzz FUZZTIME=2m
 fuzz-short:
@@ -70,7 +74,8 @@ man:
 
 # distkv side by side with Redis and a 3-member etcd (Debian's, installed by scripts/compare-deps.sh),
 # and how distkv's costs grow with nodes and keys: bench/compare, a module of its own so that the
-# server keeps its small dependency set (docs/performance.md). Not part of make test.
+# server keeps its small dependency set (docs/performance.md). make test runs its tests (race,
+# vet, staticcheck, fuzz), not the comparison.
 ROUNDS       ?= 3
 DURATION     ?= 10s
 CLIENTS      ?= 64

@@ -6,10 +6,15 @@ t=${1:-5s}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do
-  pkg=./$(dirname "${f#./}")
+  dir=$(dirname "${f#./}")
+  # The package's module: bench/compare is one of its own.
+  mod=$dir
+  while [ "$mod" != . ] && [ ! -f "$mod/go.mod" ]; do mod=$(dirname "$mod"); done
+  rel=${dir#"$mod"}
+  pkg=./${rel#/}
   for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
-    echo "fuzz $pkg $name ($t)"
-    if ! go test -run=NONE -fuzz="^${name}\$" -fuzztime="$t" "$pkg" >"$log" 2>&1; then
+    echo "fuzz $dir $name ($t)"
+    if ! go -C "$mod" test -run=NONE -fuzz="^${name}\$" -fuzztime="$t" "$pkg" >"$log" 2>&1; then
       # Go's fuzzer fails with "context deadline exceeded" when -fuzztime ends while it is
       # still minimising a new input; a real finding always writes its failing input.
       if grep -q "context deadline exceeded" "$log" && ! grep -q "Failing input written" "$log"; then

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// The compare mode: Redis, a 3-member etcd and three distkv configurations (1 node; 3 nodes
-// RAM-only; 3 nodes --fsync always) all run at once, and every round runs every case once in
+// The compare mode: Redis, the floor (floor.go), a 3-member etcd and three distkv
+// configurations (1 node; 3 nodes RAM-only; 3 nodes --fsync always) all run at once, and every round runs every case once in
 // the same order, so that outside load hits all of them alike.
 
 type options struct {
@@ -28,6 +28,7 @@ const (
 	cRedisSet    = "redis set"
 	cRedisSet1   = "redis set, 1 client"
 	cRedisGet    = "redis get"
+	cFloorSet    = "floor set (a Go server that stores nothing)"
 	cD1Set       = "distkv 1 node set"
 	cD1Set1      = "distkv 1 node set, 1 client"
 	cD1Get       = "distkv 1 node get"
@@ -41,11 +42,11 @@ const (
 )
 
 type systems struct {
-	redis, etcd, d1, d3, d3f *group
+	redis, floor, etcd, d1, d3, d3f *group
 }
 
 func (s *systems) stop() {
-	for _, g := range []*group{s.redis, s.etcd, s.d1, s.d3, s.d3f} {
+	for _, g := range []*group{s.redis, s.floor, s.etcd, s.d1, s.d3, s.d3f} {
 		if g != nil {
 			g.stop()
 		}
@@ -55,8 +56,11 @@ func (s *systems) stop() {
 func startAll(ctx context.Context, o options) (*systems, error) {
 	s := &systems{}
 	var err error
-	fmt.Fprintln(o.out, "starting redis, etcd (3 members), distkv (1 node; 3 nodes RAM; 3 nodes --fsync always)")
+	fmt.Fprintln(o.out, "starting redis, the floor, etcd (3 members), distkv (1 node; 3 nodes RAM; 3 nodes --fsync always)")
 	if s.redis, err = startRedis(ctx, o.dir, o.redis, loopback(0)); err != nil {
+		return s, err
+	}
+	if s.floor, err = startFloor(ctx, o.dir, loopback(0)); err != nil {
 		return s, err
 	}
 	if s.etcd, err = startEtcd(ctx, o.dir, o.etcd, []string{loopback(1), loopback(2), loopback(3)}); err != nil {
@@ -81,6 +85,7 @@ func compareCases(o options, s *systems) []caseSpec {
 	n, one := o.clients, 1
 	return []caseSpec{
 		{cRedisSet, s.redis, rd, s.redis.clients, spec("set", n)},
+		{cFloorSet, s.floor, rd, s.floor.clients, spec("set", n)},
 		{cD1Set, s.d1, dk, s.d1.clients, spec("set", n)},
 		{cRedisGet, s.redis, rd, s.redis.clients, spec("get", n)},
 		{cD1Get, s.d1, dk, s.d1.clients, spec("get", n)},

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -28,7 +29,8 @@ func main() {
 
 func run() error {
 	var o options
-	mode := flag.String("mode", "compare", "compare (distkv, Redis, etcd) or scale (distkv: nodes and keys)")
+	mode := flag.String("mode", "compare", "compare (distkv, Redis, etcd) or scale (distkv: nodes and keys); floor-server is the floor's process (floor.go), which compare starts")
+	listen := flag.String("listen", "", "floor-server: the address to listen on")
 	flag.StringVar(&o.distkv, "distkv", "bin/distkv", "the distkv binary")
 	flag.StringVar(&o.redis, "redis-server", "redis-server", "the redis-server binary")
 	flag.StringVar(&o.etcd, "etcd", "etcd", "the etcd binary")
@@ -44,6 +46,13 @@ func run() error {
 	keep := flag.Bool("keep", false, "keep the run's directory (logs, data dirs)")
 	flag.Parse()
 	o.out = os.Stdout
+	if *mode == "floor-server" {
+		l, err := net.Listen("tcp", *listen)
+		if err != nil {
+			return err
+		}
+		return floorServe(l)
+	}
 	switch {
 	case flag.NArg() > 0:
 		return fmt.Errorf("no arguments expected, got %q", flag.Arg(0))

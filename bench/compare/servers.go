@@ -18,6 +18,7 @@ import (
 // ranges, away from the defaults that other runs on the machine use.
 const (
 	redisPort     = 21379
+	floorPort     = 21380
 	etcdClient    = 22379
 	etcdPeer      = 22380
 	dkvClient     = 21586
@@ -54,8 +55,13 @@ func startRedis(ctx context.Context, dir, bin, host string) (*group, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &group{name: "redis", procs: []*proc{p}, clients: []string{addr}}
-	err = waitFor(ctx, "redis up", startTimeout, g.procs, func() error {
+	return respGroup(ctx, "redis", p, addr)
+}
+
+// respGroup is the group of one process that answers RESP on addr, once it answers a PING.
+func respGroup(ctx context.Context, name string, p *proc, addr string) (*group, error) {
+	g := &group{name: name, procs: []*proc{p}, clients: []string{addr}}
+	err := waitFor(ctx, name+" up", startTimeout, g.procs, func() error {
 		c := redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true, Protocol: 2})
 		defer c.Close()
 		return c.Ping(ctx).Err()
@@ -65,6 +71,20 @@ func startRedis(ctx context.Context, dir, bin, host string) (*group, error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// startFloor starts this program again as the floor's server (floor.go), on host.
+func startFloor(ctx context.Context, dir, host string) (*group, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	addr := hostPort(host, floorPort)
+	p, err := startProc(dir, "floor", self, "-mode", "floor-server", "-listen", addr)
+	if err != nil {
+		return nil, err
+	}
+	return respGroup(ctx, "floor", p, addr)
 }
 
 // startEtcd starts a cluster of one member per host, data dirs under dir.
