@@ -110,6 +110,8 @@ type Cluster struct {
 	mu      sync.Mutex
 	members []*Member
 	acks    []Ack
+
+	closeOnce sync.Once
 }
 
 // gossipPort and peerPort are the fixed ports every node binds on its own memnet host.
@@ -217,6 +219,11 @@ func (c *Cluster) start(m *Member, join []string) {
 	if c.opts.Configure != nil {
 		c.opts.Configure(i, &cfg)
 	}
+	// t.Cleanup runs the last registered first: a directory the test made before this start
+	// (t.TempDir, in Configure too) would be removed while the server still writes into it
+	// (a snapshot, the members file), failing the removal. Registered again after it, the
+	// close stops every server first; it runs once.
+	c.t.Cleanup(c.close)
 	s, err := server.New(cfg)
 	if err != nil {
 		tr.Shutdown()
@@ -490,7 +497,10 @@ func stopMember(m *Member, cls []*client.Client) error {
 }
 
 // close stops every running node, reports the logs if the test failed, and runs last.
-func (c *Cluster) close() {
+func (c *Cluster) close() { c.closeOnce.Do(c.stopAll) }
+
+// stopAll stops every running server, in parallel.
+func (c *Cluster) stopAll() {
 	// Shutdown leaves the network: with loss or partitions the leave waits for timeouts.
 	c.Net.SetLoss(0)
 	c.Net.Heal()
