@@ -8,8 +8,9 @@ import (
 )
 
 // The compare mode: Redis, the floor (floor.go), a 3-member etcd and three distkv
-// configurations (1 node; 3 nodes RAM-only; 3 nodes --fsync always) all run at once, and every round runs every case once in
-// the same order, so that outside load hits all of them alike.
+// configurations (1 node; 3 nodes RAM-only; 3 nodes --fsync always) all run at once, and
+// every round runs every case once in the same order, so that outside load hits all of them
+// alike.
 
 type options struct {
 	distkv, redis, etcd string // binaries

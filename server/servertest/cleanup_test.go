@@ -23,6 +23,15 @@ type cleanupTB struct {
 
 func (tb *cleanupTB) Cleanup(f func()) { tb.cleanups = append(tb.cleanups, f) }
 
+// run runs the recorded cleanups, last first, once.
+func (tb *cleanupTB) run() {
+	fs := tb.cleanups
+	tb.cleanups = nil
+	for _, f := range slices.Backward(fs) {
+		f()
+	}
+}
+
 func (tb *cleanupTB) TempDir() string {
 	dir, err := os.MkdirTemp(tb.TB.TempDir(), "node")
 	if err != nil {
@@ -41,13 +50,12 @@ func (tb *cleanupTB) TempDir() string {
 // removed only after every server stopped.
 func TestDataDirsOutliveServers(t *testing.T) {
 	tb := &cleanupTB{TB: t}
+	t.Cleanup(tb.run) // stops the servers if the test ends before its own run
 	c := New(tb, Options{N: 2, Configure: func(i int, cfg *server.Config) { cfg.DataDir = tb.TempDir() }})
 	tb.c = c
 	c.AddNode()
 	c.WaitMembers(30 * time.Second)
-	for _, f := range slices.Backward(tb.cleanups) {
-		f()
-	}
+	tb.run()
 	if len(tb.early) > 0 {
 		t.Fatalf("data dirs removed while servers ran: %v", tb.early)
 	}

@@ -138,7 +138,6 @@ func New(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{t: t, Net: memnet.New(opts.Seed), opts: opts, logs: newLogRing(4000)}
 	c.Net.SetLoss(opts.Loss)
-	t.Cleanup(c.close)
 	for i := 0; i < opts.N; i++ {
 		c.AddNode()
 	}
@@ -219,10 +218,10 @@ func (c *Cluster) start(m *Member, join []string) {
 	if c.opts.Configure != nil {
 		c.opts.Configure(i, &cfg)
 	}
-	// t.Cleanup runs the last registered first: a directory the test made before this start
-	// (t.TempDir, in Configure too) would be removed while the server still writes into it
-	// (a snapshot, the members file), failing the removal. Registered again after it, the
-	// close stops every server first; it runs once.
+	// t.Cleanup runs the last registered first: registered at every start, after whatever
+	// directory the test made for it (t.TempDir, in Configure too), the close stops every
+	// server before that directory is removed, which would fail while a server still writes
+	// into it (a snapshot, the members file).
 	c.t.Cleanup(c.close)
 	s, err := server.New(cfg)
 	if err != nil {
@@ -496,10 +495,11 @@ func stopMember(m *Member, cls []*client.Client) error {
 	return err
 }
 
-// close stops every running node, reports the logs if the test failed, and runs last.
+// close is the cleanup every start registers (start): the first to run stops every running
+// node and reports the logs if the test failed; the others find nothing left to do.
 func (c *Cluster) close() { c.closeOnce.Do(c.stopAll) }
 
-// stopAll stops every running server, in parallel.
+// stopAll stops every running server, in parallel, and reports the logs if the test failed.
 func (c *Cluster) stopAll() {
 	// Shutdown leaves the network: with loss or partitions the leave waits for timeouts.
 	c.Net.SetLoss(0)
