@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -43,24 +44,32 @@ func TestPartitionHeal(t *testing.T) {
 	took = waitFor(t, "all alive after heal", func() (bool, string) { return seesAs(nodes, nodes, StatusAlive) })
 	t.Logf("healed: all 5 alive everywhere after %v", took)
 
-	// Membership events told the story too: failed, then joined again.
-	for _, n := range nodes {
-		n.mu.Lock()
-		var failed, rejoined bool
-		for _, e := range n.member {
-			switch e.Kind {
-			case MemberFailed:
-				failed = true
-			case MemberJoin:
-				rejoined = rejoined || failed
+	// Membership events told the story too: failed, then joined again. They reach the
+	// recorder after the status does, so wait for them (CI saw a join event not yet recorded).
+	waitFor(t, "failed then rejoined events", func() (bool, string) {
+		for _, n := range nodes {
+			if failed, rejoined := n.failedThenRejoined(); !failed || !rejoined {
+				return false, fmt.Sprintf("%s: events show failed=%v rejoined=%v", n.name, failed, rejoined)
 			}
 		}
-		n.mu.Unlock()
-		if !failed || !rejoined {
-			t.Errorf("%s: events show failed=%v rejoined=%v", n.name, failed, rejoined)
+		return true, ""
+	})
+	leaveAll(t, nodes)
+}
+
+// failedThenRejoined reports whether n recorded a member failing, and a join after it.
+func (n *node) failedThenRejoined() (failed, rejoined bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, e := range n.member {
+		switch e.Kind {
+		case MemberFailed:
+			failed = true
+		case MemberJoin:
+			rejoined = rejoined || failed
 		}
 	}
-	leaveAll(t, nodes)
+	return failed, rejoined
 }
 
 // TestLeaveShutdownNoLeaks checks that Leave and Shutdown of a 3-node cluster
